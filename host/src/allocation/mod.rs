@@ -1,0 +1,20 @@
+//! Allocation: which collector scrapes each target.
+//!
+//! Owns the targets (by identity), the collectors, the current assignment and
+//! the collector → job → targets index that serving reads. It calls the active
+//! strategy in batches — every target when collectors change, only the new
+//! ones when targets are added — diffs the result against the previous
+//! assignment and applies it in one step.
+//!
+//! It must not discover anything or speak HTTP, and it knows strategies only
+//! through [`Assigner`]: whether one runs as Wasm or natively is not its concern.
+
+mod allocator;
+mod assigner;
+mod batch;
+mod interner;
+mod target;
+
+pub use allocator::{AllocationReport, Allocator, StrategyChoice};
+pub use assigner::{Assigner, NativeAssigner, native_fallback};
+pub use target::{Collector, Labels, Target, identity_hash, node_name};

@@ -1,0 +1,161 @@
+//! The process-wide engine, linker and compiled-component cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store};
+
+use super::bindings::v0_1;
+use super::limits::{CallLimits, LOG_LINE_MAX_BYTES};
+
+/// How often the epoch advances; deadlines are rounded up to it.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Largest component file accepted (ConfigMaps hold 1 MiB; volumes more).
+pub const DEFAULT_MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+/// Runtime knobs. `Default` gives the named defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuntimeConfig {
+    pub limits: CallLimits,
+    pub max_component_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { limits: CallLimits::default(), max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES }
+    }
+}
+
+/// One per process: compiles components and creates the store of each call.
+pub struct Runtime {
+    pub(super) engine: Engine,
+    pub(super) linker_v0_1: Linker<HostState>,
+    pub(super) config: RuntimeConfig,
+    /// sha256 → compiled component, so a component loaded twice (say, as a
+    /// strategy and as a fallback) compiles once.
+    compiled_by_digest: Mutex<HashMap<[u8; 32], Component>>,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> wasmtime::Result<Arc<Runtime>> {
+        let mut wasm_config = wasmtime::Config::new();
+        wasm_config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&wasm_config)?;
+        spawn_epoch_ticker(&engine);
+        let mut linker_v0_1 = Linker::new(&engine);
+        v0_1::StrategyPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker_v0_1, |state| state)?;
+        Ok(Arc::new(Runtime { engine, linker_v0_1, config, compiled_by_digest: Mutex::default() }))
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    pub(super) fn compile(&self, digest: [u8; 32], bytes: &[u8]) -> wasmtime::Result<Component> {
+        if let Some(component) = self.compiled_by_digest.lock().expect("cache lock").get(&digest) {
+            return Ok(component.clone());
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        self.compiled_by_digest.lock().expect("cache lock").insert(digest, component.clone());
+        Ok(component)
+    }
+
+    /// A fresh store for one call: memory capped at `memory_limit` bytes,
+    /// interrupted after `deadline`.
+    pub(super) fn new_store(&self, strategy: &str, memory_limit: usize, deadline: Duration) -> Store<HostState> {
+        let state = HostState {
+            strategy: strategy.to_string(),
+            memory: MemoryCap { limit: memory_limit, exceeded: false },
+            log_lines_left: self.config.limits.log_lines_per_call,
+            log_lines_dropped: 0,
+            last_error_logged: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        let ticks = deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        // Results lifted from the guest are bounded by its memory cap; host
+        // calls (logging) by this.
+        store.set_hostcall_fuel(LOG_LINE_MAX_BYTES * 4);
+        store
+    }
+}
+
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// What a call's store holds.
+pub struct HostState {
+    pub(super) strategy: String,
+    pub(super) memory: MemoryCap,
+    log_lines_left: u32,
+    pub(super) log_lines_dropped: u32,
+    /// The last error-level line, usually a panic message: quoted when the call traps.
+    pub(super) last_error_logged: Option<String>,
+}
+
+/// Caps linear memory and remembers whether the cap was hit, so a failed
+/// growth is reported as a memory limit rather than a bare trap.
+pub struct MemoryCap {
+    pub(super) limit: usize,
+    pub(super) exceeded: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            wasmtime::bail!("memory limit of {} bytes exceeded (wanted {desired})", self.limit);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+impl v0_1::ta::allocator::host::Host for HostState {
+    fn log(&mut self, level: v0_1::ta::allocator::host::LogLevel, message: String) {
+        use v0_1::ta::allocator::host::LogLevel;
+        if self.log_lines_left == 0 {
+            self.log_lines_dropped += 1;
+            return;
+        }
+        self.log_lines_left -= 1;
+        let mut message = message;
+        if message.len() > LOG_LINE_MAX_BYTES {
+            let mut cut = LOG_LINE_MAX_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let strategy = self.strategy.as_str();
+        match level {
+            LogLevel::Debug => tracing::debug!(strategy, "{message}"),
+            LogLevel::Info => tracing::info!(strategy, "{message}"),
+            LogLevel::Warn => tracing::warn!(strategy, "{message}"),
+            LogLevel::Error => {
+                tracing::error!(strategy, "{message}");
+                self.last_error_logged = Some(message);
+            }
+        }
+    }
+}
+
+impl v0_1::ta::allocator::types::Host for HostState {}

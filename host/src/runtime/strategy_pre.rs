@@ -1,0 +1,167 @@
+//! A prepared strategy: compiled, linked, smoke-tested, ready to call.
+//!
+//! Preparing is the slow, fallible part of loading (milliseconds of
+//! compilation); a prepared strategy is immutable and cheap to share, and each
+//! call instantiates it afresh (see `strategy_call`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use target_allocator_sdk::{Info, testing};
+use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
+
+use super::bindings::v0_1;
+use super::engine::{HostState, Runtime};
+use super::errors::LoadError;
+use super::SUPPORTED_CONTRACTS;
+
+/// Targets in the load-time smoke test's synthetic batch.
+pub const SMOKE_TEST_TARGETS: usize = 64;
+
+/// Where a strategy came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StrategySource {
+    /// Embedded in the binary.
+    Builtin,
+    /// Loaded from a file.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for StrategySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StrategySource::Builtin => f.write_str("built-in"),
+            StrategySource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A compiled and linked strategy component.
+pub struct StrategyPre {
+    pub(super) runtime: Arc<Runtime>,
+    pub(super) pre: v0_1::StrategyPluginPre<HostState>,
+    info: Info,
+    digest: String,
+    source: StrategySource,
+    contract: &'static str,
+}
+
+impl std::fmt::Debug for StrategyPre {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StrategyPre")
+            .field("name", &self.info.name)
+            .field("version", &self.info.version)
+            .field("digest", &self.digest)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl StrategyPre {
+    /// Compiles, links and smoke-tests `bytes` (a component).
+    pub fn prepare(runtime: &Arc<Runtime>, bytes: &[u8], source: StrategySource) -> Result<StrategyPre, LoadError> {
+        let limit = runtime.config().max_component_bytes;
+        if bytes.len() > limit {
+            return Err(LoadError::TooLarge { size: bytes.len(), limit });
+        }
+        if !is_component(bytes) {
+            return Err(LoadError::NotAComponent);
+        }
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let component = runtime.compile(digest, bytes).map_err(LoadError::Compile)?;
+        let contract = check_contract(runtime, &component)?;
+        let instance_pre = runtime.linker_v0_1.instantiate_pre(&component).map_err(LoadError::Link)?;
+        let pre = v0_1::StrategyPluginPre::new(instance_pre).map_err(LoadError::Link)?;
+        let mut strategy = StrategyPre {
+            runtime: runtime.clone(),
+            pre,
+            info: Info::default(),
+            digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            source,
+            contract,
+        };
+        strategy.info = strategy.call_info().map_err(|e| LoadError::SmokeTest(format!("info(): {e}")))?;
+        strategy.smoke_test()?;
+        Ok(strategy)
+    }
+
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// sha256 of the component bytes, hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    pub fn source(&self) -> &StrategySource {
+        &self.source
+    }
+
+    /// The contract version the component implements.
+    pub fn contract(&self) -> &'static str {
+        self.contract
+    }
+
+    fn smoke_test(&self) -> Result<(), LoadError> {
+        let name = &self.info.name;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(LoadError::SmokeTest(format!(
+                "info() reported the name {name:?}; names must be non-empty and use only letters, digits, '-', '_' and '.'"
+            )));
+        }
+        self.validate_options("")
+            .map_err(|e| LoadError::SmokeTest(format!("validate-options(\"\"): {e}")))?
+            .ok();
+        let fixture = testing::fixture(SMOKE_TEST_TARGETS, 3, 7);
+        match self.assign(&fixture) {
+            // A strategy may require options, so refusing empty ones is fine.
+            Ok(_) | Err(super::CallError::Guest(_)) => Ok(()),
+            Err(e) => Err(LoadError::SmokeTest(format!("assign on {SMOKE_TEST_TARGETS} synthetic targets: {e}"))),
+        }
+    }
+}
+
+/// Components start with the wasm magic followed by the component layer.
+fn is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0] && bytes[4..6] != [1, 0]
+}
+
+/// Finds which contract the component exports and rejects imports other than
+/// the host interface, with messages that name the problem.
+fn check_contract(runtime: &Runtime, component: &Component) -> Result<&'static str, LoadError> {
+    let ty = component.component_type();
+    for (name, item) in ty.imports(&runtime.engine) {
+        let allowed = matches!(item.ty, ComponentItem::ComponentInstance(_))
+            && (name.starts_with("ta:allocator/host@0.1.") || name.starts_with("ta:allocator/types@0.1."));
+        if !allowed {
+            return Err(LoadError::ForbiddenImport { import: name.to_string() });
+        }
+    }
+    let exports: Vec<String> = ty.exports(&runtime.engine).map(|(name, _)| name.to_string()).collect();
+    if exports.iter().any(|e| e.starts_with("ta:allocator/strategy@0.1.")) {
+        return Ok(SUPPORTED_CONTRACTS[0]);
+    }
+    let reason = match exports.iter().find(|e| e.starts_with("ta:allocator/strategy@")) {
+        Some(other) => format!("it exports {other}"),
+        None if exports.is_empty() => "it exports nothing".to_string(),
+        None => format!("it exports only {}", exports.join(", ")),
+    };
+    Err(LoadError::UnsupportedContract { supported: SUPPORTED_CONTRACTS.join(", "), reason })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recognises_components() {
+        assert!(super::is_component(b"\0asm\x0d\x00\x01\x00"));
+        assert!(!super::is_component(b"\0asm\x01\x00\x00\x00"));
+        assert!(!super::is_component(b"\0as"));
+    }
+}

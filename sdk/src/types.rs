@@ -1,0 +1,119 @@
+//! The SDK's plain-Rust view of the contract's records (see `wit/v0.1`).
+
+/// Output value: leave the target unassigned.
+pub const UNASSIGNED: u32 = u32::MAX;
+/// Output value: let the configured fallback strategy decide (per-node uses it
+/// for targets without a node). Without a fallback the target stays unassigned.
+pub const FALLBACK: u32 = u32::MAX - 1;
+/// `node` value of a collector or target without a node.
+pub const NO_NODE: u32 = u32::MAX;
+/// `LabelColumn::value` entry of a target that lacks the label.
+pub const NO_VALUE: u32 = u32::MAX;
+
+/// What a strategy says about itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Info {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// Label names whose values the strategy wants, in [`AssignInput::labels`].
+    pub needs_labels: Vec<String>,
+}
+
+/// The collectors; a collector's index is its position. The host sorts them by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Collectors {
+    pub names: Vec<String>,
+    /// Index into [`AssignInput::nodes`], or [`NO_NODE`].
+    pub node: Vec<u32>,
+}
+
+impl Collectors {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// Targets as parallel columns; element `i` of each describes target `i`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Targets {
+    /// xxhash64 of the discovered `__address__`.
+    pub address_hash: Vec<u64>,
+    /// The target's identity hash (unique per target).
+    pub identity: Vec<u64>,
+    /// Index into [`AssignInput::jobs`].
+    pub job: Vec<u32>,
+    /// Index into [`AssignInput::nodes`], or [`NO_NODE`].
+    pub node: Vec<u32>,
+    /// Collector index before this call, or [`UNASSIGNED`].
+    pub previous: Vec<u32>,
+}
+
+impl Targets {
+    pub fn len(&self) -> usize {
+        self.address_hash.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.address_hash.is_empty()
+    }
+}
+
+/// Values of one requested label.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelColumn {
+    pub name: String,
+    /// Distinct values.
+    pub values: Vec<String>,
+    /// Per target: index into `values`, or [`NO_VALUE`].
+    pub value: Vec<u32>,
+}
+
+impl LabelColumn {
+    /// The value of this label for target `i`, if it has one.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let v = *self.value.get(i)?;
+        self.values.get(v as usize).map(String::as_str)
+    }
+}
+
+/// Targets held outside this batch (empty lists for a full reallocation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Load {
+    /// Per collector, or empty for zero everywhere.
+    pub collector_targets: Vec<u32>,
+    /// Jobs whose per-collector counts are in `job_collector_targets`.
+    pub jobs: Vec<u32>,
+    /// Row-major `jobs.len() × collectors`.
+    pub job_collector_targets: Vec<u32>,
+}
+
+impl Load {
+    /// Targets collector `c` holds outside the batch.
+    pub fn collector(&self, c: usize) -> u32 {
+        self.collector_targets.get(c).copied().unwrap_or(0)
+    }
+}
+
+/// Everything one assignment call receives.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssignInput {
+    pub collectors: Collectors,
+    pub nodes: Vec<String>,
+    pub jobs: Vec<String>,
+    pub targets: Targets,
+    /// One column per [`Info::needs_labels`] entry, same order.
+    pub labels: Vec<LabelColumn>,
+    pub load: Load,
+    /// JSON text from `allocation_strategy_config.<name>`, or empty.
+    pub options: String,
+}
+
+impl AssignInput {
+    /// The column of label `name`, if the host sent it.
+    pub fn label(&self, name: &str) -> Option<&LabelColumn> {
+        self.labels.iter().find(|c| c.name == name)
+    }
+}
