@@ -1,0 +1,101 @@
+//! The allocation core: targets, collectors, diffs and the serving index.
+
+use target_allocator::allocation::{Allocator, Collector, StrategyChoice};
+
+use crate::support::{addresses, builtin, collectors, target};
+
+fn allocator() -> Allocator {
+    Allocator::new(StrategyChoice::new(builtin("consistent-hashing")))
+}
+
+#[test]
+fn targets_wait_unassigned_until_collectors_appear() {
+    let mut a = allocator();
+    let targets: Vec<_> = addresses(50).iter().map(|x| target("job", x, &[])).collect();
+    let report = a.set_targets(targets.clone());
+    assert_eq!(report.unassigned, 50);
+    let report = a.set_collectors(collectors(3));
+    assert_eq!(report.unassigned, 0);
+    assert_eq!(report.batch, 50);
+    assert_eq!(a.targets_per_collector().iter().map(|c| c.1).sum::<usize>(), 50);
+    // Losing every collector unassigns everything; nothing is lost.
+    let report = a.set_collectors(Vec::new());
+    assert_eq!(report.unassigned, 50);
+    assert_eq!(a.target_count(), 50);
+    assert!(a.index().is_empty());
+}
+
+#[test]
+fn equal_identities_collapse_and_labels_refresh_without_moving() {
+    let mut a = allocator();
+    a.set_collectors(collectors(3));
+    let t1 = target("job", "10.0.0.1:80", &[("__meta_pod", "old")]);
+    let t1_dup = target("job", "10.0.0.1:80", &[("__meta_pod", "dup")]);
+    let report = a.set_targets(vec![t1.clone(), t1_dup.clone()]);
+    assert_eq!(a.target_count(), 1, "meta labels are not part of the identity");
+    assert_eq!(report.batch, 1);
+    let where_first = a.collector_of(t1.identity).unwrap().clone();
+    let served = a.targets_for(&where_first.id, "job").next().unwrap();
+    assert_eq!(served.labels.get("__meta_pod"), Some("dup"), "the last duplicate wins");
+    // A relabeled pod on the same address: same identity, new labels served, no move.
+    let renamed = target("job", "10.0.0.1:80", &[("__meta_pod", "new")]);
+    let report = a.set_targets(vec![renamed]);
+    assert_eq!(report.batch, 0);
+    assert_eq!(a.collector_of(t1.identity), Some(&where_first));
+    let served = a.targets_for(&where_first.id, "job").next().unwrap();
+    assert_eq!(served.labels.get("__meta_pod"), Some("new"));
+}
+
+#[test]
+fn the_same_address_in_two_jobs_is_two_targets_on_one_collector() {
+    let mut a = allocator();
+    a.set_collectors(collectors(5));
+    let x = target("job-x", "10.0.0.9:80", &[]);
+    let y = target("job-y", "10.0.0.9:80", &[]);
+    a.set_targets(vec![x.clone(), y.clone()]);
+    assert_eq!(a.target_count(), 2);
+    // consistent-hashing keys on the address alone.
+    assert_eq!(a.collector_of(x.identity), a.collector_of(y.identity));
+    let c = a.collector_of(x.identity).unwrap().id.clone();
+    assert_eq!(a.targets_for(&c, "job-x").count(), 1);
+    assert_eq!(a.targets_for(&c, "job-y").count(), 1);
+    assert_eq!(a.targets_for(&c, "job-z").count(), 0);
+    assert_eq!(a.targets_for("nobody", "job-x").count(), 0);
+}
+
+#[test]
+fn removed_targets_leave_the_index_and_collector_changes_report_moves() {
+    let mut a = allocator();
+    a.set_collectors(collectors(10));
+    let targets: Vec<_> = addresses(5000).iter().map(|x| target("job", x, &[])).collect();
+    a.set_targets(targets.clone());
+    a.set_targets(targets[..4000].to_vec());
+    assert_eq!(a.target_count(), 4000);
+    let indexed: usize = a.targets_per_collector().iter().map(|c| c.1).sum();
+    assert_eq!(indexed, 4000);
+    // Scale 10 → 11: some targets move, bounded like the reference ring.
+    let before: Vec<_> = targets[..4000].iter().map(|t| a.collector_of(t.identity).cloned()).collect();
+    let report = a.set_collectors(collectors(11));
+    let moved = targets[..4000]
+        .iter()
+        .zip(&before)
+        .filter(|(t, was)| a.collector_of(t.identity) != was.as_ref())
+        .count();
+    assert_eq!(report.moved, moved);
+    assert!(moved > 4000 / 11 / 2 && moved < 4000 * 3 / 11, "moved {moved}");
+    // Unchanged collector set: nothing happens.
+    let report = a.set_collectors(collectors(11));
+    assert_eq!((report.batch, report.moved), (0, 0));
+}
+
+#[test]
+fn collector_nodes_reach_the_strategy() {
+    let mut a = Allocator::new(StrategyChoice::new(builtin("per-node")));
+    a.set_collectors(vec![Collector::new("c1", Some("n1")), Collector::new("c2", Some("n2"))]);
+    let t = target("job", "1.2.3.4:80", &[("__meta_kubernetes_pod_node_name", "n2")]);
+    a.set_targets(vec![t.clone()]);
+    assert_eq!(a.collector_of(t.identity).unwrap().id.as_ref(), "c2");
+    // The collector moves to another node (a new pod with the same name).
+    a.set_collectors(vec![Collector::new("c1", Some("n2")), Collector::new("c2", Some("n3"))]);
+    assert_eq!(a.collector_of(t.identity).unwrap().id.as_ref(), "c1");
+}

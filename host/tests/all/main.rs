@@ -1,0 +1,7 @@
+//! The host's integration tests: one binary, one module per area.
+
+mod allocator;
+mod cli;
+mod conformance;
+mod faults;
+mod support;
