@@ -163,15 +163,30 @@ pub mod __private {
     pub use bindings::export_component;
     pub use bindings::exports::ta::allocator::strategy::Guest;
     pub use bindings::ta::allocator::types::{AssignInput as WitAssignInput, StrategyInfo as WitInfo};
+    use bindings::ta::allocator::types::Columns as WitColumns;
 
     use crate::{AssignInput, Collectors, Info, LabelColumn, Load, Targets};
 
     pub fn info_to_wit(info: Info) -> WitInfo {
+        let c = info.needs_columns;
+        let mut columns = WitColumns::empty();
+        for (wanted, flag) in [
+            (c.address_hash, WitColumns::ADDRESS_HASH),
+            (c.identity, WitColumns::IDENTITY),
+            (c.job, WitColumns::JOB),
+            (c.node, WitColumns::NODE),
+            (c.previous, WitColumns::PREVIOUS),
+        ] {
+            if wanted {
+                columns = columns | flag;
+            }
+        }
         WitInfo {
             name: info.name,
             version: info.version,
             description: info.description,
             needs_labels: info.needs_labels,
+            needs_columns: columns,
         }
     }
 
@@ -186,6 +201,7 @@ pub mod __private {
             nodes: input.nodes,
             jobs: input.jobs,
             targets: Targets {
+                count: input.targets.count,
                 address_hash: input.targets.address_hash,
                 identity: input.targets.identity,
                 job: input.targets.job,

@@ -5,7 +5,7 @@
 //! against a compiled component in the host's `check` command.
 
 use crate::hash::{mix64, xxhash64};
-use crate::{AssignInput, Collectors, FALLBACK, NO_NODE, UNASSIGNED, validate_output};
+use crate::{AssignInput, Collectors, Columns, FALLBACK, NO_NODE, UNASSIGNED, validate_output};
 
 /// A synthetic batch: `targets` targets spread over `jobs` jobs and `nodes`
 /// nodes (one collector per node while there are enough nodes), all new.
@@ -29,6 +29,31 @@ pub fn fixture(targets: usize, collectors: usize, seed: u64) -> AssignInput {
         // One target in eight has no node, like control-plane or static targets.
         t.node.push(if r % 8 == 0 { NO_NODE } else { ((r >> 32) % nodes as u64) as u32 });
         t.previous.push(UNASSIGNED);
+    }
+    t.count = targets as u32;
+    input
+}
+
+/// `input` with only the `columns` a strategy asked for, the others emptied,
+/// as the host sends it. Wrap a native strategy with it in tests to prove its
+/// `needs_columns` is complete.
+pub fn only_columns(input: &AssignInput, columns: Columns) -> AssignInput {
+    let mut input = input.clone();
+    let t = &mut input.targets;
+    if !columns.address_hash {
+        t.address_hash = Vec::new();
+    }
+    if !columns.identity {
+        t.identity = Vec::new();
+    }
+    if !columns.job {
+        t.job = Vec::new();
+    }
+    if !columns.node {
+        t.node = Vec::new();
+    }
+    if !columns.previous {
+        t.previous = Vec::new();
     }
     input
 }

@@ -18,6 +18,29 @@ pub struct Info {
     pub description: String,
     /// Label names whose values the strategy wants, in [`AssignInput::labels`].
     pub needs_labels: Vec<String>,
+    /// Per-target columns the strategy reads; the host sends the others empty.
+    pub needs_columns: Columns,
+}
+
+/// Which per-target columns of [`Targets`] a strategy reads. The default is all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Columns {
+    pub address_hash: bool,
+    pub identity: bool,
+    pub job: bool,
+    pub node: bool,
+    pub previous: bool,
+}
+
+impl Columns {
+    pub const ALL: Columns = Columns { address_hash: true, identity: true, job: true, node: true, previous: true };
+    pub const NONE: Columns = Columns { address_hash: false, identity: false, job: false, node: false, previous: false };
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns::ALL
+    }
 }
 
 /// The collectors; a collector's index is its position. The host sorts them by name.
@@ -38,8 +61,11 @@ impl Collectors {
 }
 
 /// Targets as parallel columns; element `i` of each describes target `i`.
+/// Columns the strategy did not ask for ([`Info::needs_columns`]) are empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Targets {
+    /// Number of targets.
+    pub count: u32,
     /// xxhash64 of the discovered `__address__`.
     pub address_hash: Vec<u64>,
     /// The target's identity hash (unique per target).
@@ -54,10 +80,10 @@ pub struct Targets {
 
 impl Targets {
     pub fn len(&self) -> usize {
-        self.address_hash.len()
+        self.count as usize
     }
     pub fn is_empty(&self) -> bool {
-        self.address_hash.is_empty()
+        self.count == 0
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use target_allocator_sdk::{AssignInput, FALLBACK, Load, NO_NODE, UNASSIGNED};
+use target_allocator_sdk::{FALLBACK, Load, NO_NODE, UNASSIGNED};
 
 use super::assigner::{Assigner, native_fallback};
 use super::batch::BatchSource;
@@ -195,14 +195,14 @@ impl Allocator {
             batch.sort_unstable();
         }
         let primary = self.choice.primary.clone();
-        let input = self.source().build(&batch, &primary.info().needs_labels, load, &self.choice.primary_options);
+        let input = self.source().build(&batch, primary.info(), load, &self.choice.primary_options);
         let mut errors = Vec::new();
         let mut output = match primary.assign(&input) {
             Ok(output) => output,
             Err(e) => {
                 tracing::error!(strategy = primary.name(), error = %e, targets = batch.len(), "strategy failed; keeping previous assignments and placing new targets with native consistent hashing");
                 errors.push(format!("{}: {e}", primary.name()));
-                self.recover(&input)
+                self.recover(&batch)
             }
         };
         self.resolve_deferred(&batch, &mut output, &mut errors);
@@ -225,13 +225,13 @@ impl Allocator {
             return;
         };
         let ids: Vec<u64> = deferred.iter().map(|&i| batch[i]).collect();
-        let input = self.source().build(&ids, &fallback.info().needs_labels, Load::default(), options);
+        let input = self.source().build(&ids, fallback.info(), Load::default(), options);
         let decided = match fallback.assign(&input) {
             Ok(decided) => decided,
             Err(e) => {
                 tracing::error!(strategy = fallback.name(), error = %e, targets = ids.len(), "fallback strategy failed");
                 errors.push(format!("{} (fallback): {e}", fallback.name()));
-                self.recover(&input)
+                self.recover(&ids)
             }
         };
         for (&i, &c) in deferred.iter().zip(&decided) {
@@ -240,22 +240,20 @@ impl Allocator {
         }
     }
 
-    /// The assignment when a strategy failed: previous collectors where they
-    /// still exist, native consistent hashing for the rest.
-    fn recover(&self, input: &AssignInput) -> Vec<u32> {
-        let mut plain = input.clone();
-        plain.options.clear();
-        plain.labels.clear();
-        let hashed = self.native_fallback.assign(&plain).unwrap_or_else(|e| {
+    /// The assignment of `ids` when a strategy failed: previous collectors
+    /// where they still exist, native consistent hashing for the rest.
+    fn recover(&self, ids: &[u64]) -> Vec<u32> {
+        let input = self.source().build(ids, self.native_fallback.info(), Load::default(), "");
+        let hashed = self.native_fallback.assign(&input).unwrap_or_else(|e| {
             tracing::error!(error = %e, "native fallback failed");
-            vec![UNASSIGNED; input.targets.len()]
+            vec![UNASSIGNED; ids.len()]
         });
-        input
-            .targets
-            .previous
-            .iter()
+        ids.iter()
             .zip(hashed)
-            .map(|(&p, h)| if (p as usize) < self.collectors.len() { p } else { h })
+            .map(|(id, h)| {
+                let previous = self.slots[id].collector;
+                if (previous as usize) < self.collectors.len() { previous } else { h }
+            })
             .collect()
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use target_allocator_sdk::{AssignInput, Collectors, LabelColumn, Load, NO_VALUE, Targets};
+use target_allocator_sdk::{AssignInput, Collectors, Info, LabelColumn, Load, NO_VALUE, Targets};
 
 use super::allocator::Slot;
 use super::target::Collector;
@@ -17,27 +17,42 @@ pub(super) struct BatchSource<'a> {
 }
 
 impl BatchSource<'_> {
-    /// The input for the targets `ids` (which must all be present), in that order.
-    pub fn build(&self, ids: &[u64], needs_labels: &[String], load: Load, options: &str) -> AssignInput {
+    /// The input for the targets `ids` (which must all be present), in that
+    /// order, with the columns and labels `strategy` asks for.
+    pub fn build(&self, ids: &[u64], strategy: &Info, load: Load, options: &str) -> AssignInput {
         let n = ids.len();
+        let wanted = strategy.needs_columns;
+        let capacity = |want: bool| if want { n } else { 0 };
         let mut targets = Targets {
-            address_hash: Vec::with_capacity(n),
-            identity: Vec::with_capacity(n),
-            job: Vec::with_capacity(n),
-            node: Vec::with_capacity(n),
-            previous: Vec::with_capacity(n),
+            count: n as u32,
+            address_hash: Vec::with_capacity(capacity(wanted.address_hash)),
+            identity: Vec::with_capacity(capacity(wanted.identity)),
+            job: Vec::with_capacity(capacity(wanted.job)),
+            node: Vec::with_capacity(capacity(wanted.node)),
+            previous: Vec::with_capacity(capacity(wanted.previous)),
         };
-        let mut columns: Vec<(LabelColumn, HashMap<&str, u32>)> = needs_labels
+        let mut columns: Vec<(LabelColumn, HashMap<&str, u32>)> = strategy
+            .needs_labels
             .iter()
             .map(|name| (LabelColumn { name: name.clone(), values: Vec::new(), value: Vec::with_capacity(n) }, HashMap::new()))
             .collect();
         for id in ids {
             let slot = &self.slots[id];
-            targets.address_hash.push(slot.target.address_hash);
-            targets.identity.push(slot.target.identity);
-            targets.job.push(slot.job);
-            targets.node.push(slot.node);
-            targets.previous.push(slot.collector);
+            if wanted.address_hash {
+                targets.address_hash.push(slot.target.address_hash);
+            }
+            if wanted.identity {
+                targets.identity.push(slot.target.identity);
+            }
+            if wanted.job {
+                targets.job.push(slot.job);
+            }
+            if wanted.node {
+                targets.node.push(slot.node);
+            }
+            if wanted.previous {
+                targets.previous.push(slot.collector);
+            }
             for (column, seen) in &mut columns {
                 let value = match slot.target.labels.get(&column.name) {
                     Some(v) => *seen.entry(v).or_insert_with(|| {

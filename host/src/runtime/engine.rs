@@ -1,7 +1,7 @@
 //! The process-wide engine, linker and compiled-component cache.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -12,19 +12,36 @@ use super::limits::{CallLimits, LOG_LINE_MAX_BYTES};
 
 /// How often the epoch advances; deadlines are rounded up to it.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Output bytes lifted per target (one `u32`, counted generously).
+const OUTPUT_BYTES_PER_TARGET: usize = 8;
+/// Lifting allowance beyond the per-target share (info records, error strings).
+const OUTPUT_SLACK_BYTES: usize = 1 << 20;
 /// Largest component file accepted (ConfigMaps hold 1 MiB; volumes more).
 pub const DEFAULT_MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+/// Strategy instances that may exist at once; further calls wait for a slot.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 16;
+/// Guest memory kept mapped between calls and zeroed in place, which is much
+/// cheaper than faulting fresh pages in for every batch.
+pub const DEFAULT_MEMORY_KEEP_RESIDENT: usize = 256 << 20;
 
 /// Runtime knobs. `Default` gives the named defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuntimeConfig {
     pub limits: CallLimits,
     pub max_component_bytes: usize,
+    pub max_concurrent_calls: u32,
+    pub memory_keep_resident: usize,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { limits: CallLimits::default(), max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES }
+        RuntimeConfig {
+            limits: CallLimits::default(),
+            max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            memory_keep_resident: DEFAULT_MEMORY_KEEP_RESIDENT,
+        }
     }
 }
 
@@ -36,17 +53,23 @@ pub struct Runtime {
     /// sha256 → compiled component, so a component loaded twice (say, as a
     /// strategy and as a fallback) compiles once.
     compiled_by_digest: Mutex<HashMap<[u8; 32], Component>>,
+    /// Bounds the instances alive at once (below the pool's capacity).
+    slots: Arc<Slots>,
 }
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> wasmtime::Result<Arc<Runtime>> {
         let mut wasm_config = wasmtime::Config::new();
-        wasm_config.wasm_component_model(true).epoch_interruption(true);
+        wasm_config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(pooling(&config));
         let engine = Engine::new(&wasm_config)?;
         spawn_epoch_ticker(&engine);
         let mut linker_v0_1 = Linker::new(&engine);
         v0_1::StrategyPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker_v0_1, |state| state)?;
-        Ok(Arc::new(Runtime { engine, linker_v0_1, config, compiled_by_digest: Mutex::default() }))
+        let slots = Arc::new(Slots { free: Mutex::new(config.max_concurrent_calls), available: Condvar::new() });
+        Ok(Arc::new(Runtime { engine, linker_v0_1, config, compiled_by_digest: Mutex::default(), slots }))
     }
 
     pub fn config(&self) -> &RuntimeConfig {
@@ -62,10 +85,18 @@ impl Runtime {
         Ok(component)
     }
 
-    /// A fresh store for one call: memory capped at `memory_limit` bytes,
-    /// interrupted after `deadline`.
-    pub(super) fn new_store(&self, strategy: &str, memory_limit: usize, deadline: Duration) -> Store<HostState> {
+    /// A fresh store for one call over `targets` targets: memory capped at
+    /// `memory_limit` bytes, interrupted after `deadline`.
+    pub(super) fn new_store(
+        &self,
+        strategy: &str,
+        targets: usize,
+        memory_limit: usize,
+        deadline: Duration,
+    ) -> Store<HostState> {
+        let slot = self.acquire_slot();
         let state = HostState {
+            _slot: slot,
             strategy: strategy.to_string(),
             memory: MemoryCap { limit: memory_limit, exceeded: false },
             log_lines_left: self.config.limits.log_lines_per_call,
@@ -77,11 +108,59 @@ impl Runtime {
         let ticks = deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        // Results lifted from the guest are bounded by its memory cap; host
-        // calls (logging) by this.
-        store.set_hostcall_fuel(LOG_LINE_MAX_BYTES * 4);
+        // Caps what the host lifts out of the guest in one go: the answer
+        // (4 bytes per target, with room for the Vec header) or a log line.
+        store.set_hostcall_fuel(targets.saturating_mul(OUTPUT_BYTES_PER_TARGET).max(LOG_LINE_MAX_BYTES) + OUTPUT_SLACK_BYTES);
         store
     }
+}
+
+impl Runtime {
+    /// Waits for a free instance slot; the pool refuses instantiation beyond
+    /// its capacity, so calls queue here instead of failing.
+    fn acquire_slot(&self) -> SlotGuard {
+        let mut free = self.slots.free.lock().expect("slot lock");
+        while *free == 0 {
+            free = self.slots.available.wait(free).expect("slot lock");
+        }
+        *free -= 1;
+        SlotGuard(self.slots.clone())
+    }
+}
+
+pub(super) struct Slots {
+    free: Mutex<u32>,
+    available: Condvar,
+}
+
+/// Held by a call's store; frees the slot when the store is dropped.
+pub(super) struct SlotGuard(Arc<Slots>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        *self.0.free.lock().expect("slot lock") += 1;
+        self.0.available.notify_one();
+    }
+}
+
+fn pooling(config: &RuntimeConfig) -> wasmtime::InstanceAllocationStrategy {
+    // Twice the call slots: a slot is released while its store is still
+    // being torn down.
+    let slots = config.max_concurrent_calls * 2;
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    // A componentized guest is a few core instances (the module plus adapter
+    // shims), each with at most one memory and a couple of tables.
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 8)
+        .max_core_instances_per_component(8)
+        .max_memories_per_component(2)
+        .max_tables_per_component(8)
+        .max_memory_size(super::limits::MAX_MEMORY)
+        .linear_memory_keep_resident(config.memory_keep_resident)
+        .table_keep_resident(1 << 20);
+    wasmtime::InstanceAllocationStrategy::Pooling(pool)
 }
 
 fn spawn_epoch_ticker(engine: &Engine) {
@@ -100,6 +179,7 @@ fn spawn_epoch_ticker(engine: &Engine) {
 
 /// What a call's store holds.
 pub struct HostState {
+    _slot: SlotGuard,
     pub(super) strategy: String,
     pub(super) memory: MemoryCap,
     log_lines_left: u32,

@@ -37,6 +37,8 @@ pub enum CallError {
     Timeout(Duration),
     #[error("the strategy tried to use more than its {limit}-byte memory limit")]
     MemoryLimit { limit: usize },
+    #[error("the strategy returned more data than its batch allows ({limit} bytes)")]
+    OutputTooLarge { limit: usize },
     #[error("the strategy trapped: {0}")]
     Trap(String),
     #[error("the strategy returned an error: {0}")]
@@ -53,6 +55,7 @@ impl CallError {
         match self {
             CallError::Timeout(_) => "timeout",
             CallError::MemoryLimit { .. } => "memory_limit",
+            CallError::OutputTooLarge { .. } => "output_too_large",
             CallError::Trap(_) => "trap",
             CallError::Guest(_) => "guest_error",
             CallError::InvalidOutput(_) => "invalid_output",

@@ -4,7 +4,7 @@
 //! affects the next call; instantiating from the pre-linked component costs
 //! microseconds next to a batch.
 
-use target_allocator_sdk::{AssignInput, Info, validate_output};
+use target_allocator_sdk::{AssignInput, Columns, Info, validate_output};
 
 use super::bindings::v0_1::ta::allocator::types as wit;
 use super::engine::HostState;
@@ -19,7 +19,7 @@ impl StrategyPre {
         let targets = input.targets.len();
         let deadline = limits.deadline(targets);
         let memory = limits.memory(targets, table_bytes(input));
-        let mut store = self.runtime.new_store(self.name(), memory, deadline);
+        let mut store = self.runtime.new_store(self.name(), targets, memory, deadline);
         let instance = self.pre.instantiate(&mut store).map_err(CallError::Instantiate)?;
         // Per-target columns are lent as they are; only the string tables
         // need a slice of `&str` built.
@@ -30,18 +30,21 @@ impl StrategyPre {
             .zip(&label_values)
             .map(|(c, values)| wit::LabelColumn { name: &c.name, values, value: &c.value })
             .collect();
+        let wanted = self.info().needs_columns;
         let (collector_names, nodes, jobs) =
             (str_refs(&input.collectors.names), str_refs(&input.nodes), str_refs(&input.jobs));
         let request = wit::AssignInput {
             collectors: wit::Collectors { names: &collector_names, node: &input.collectors.node },
             nodes: &nodes,
             jobs: &jobs,
+            // Only the columns the strategy reads cross the boundary.
             targets: wit::Targets {
-                address_hash: &input.targets.address_hash,
-                identity: &input.targets.identity,
-                job: &input.targets.job,
-                node: &input.targets.node,
-                previous: &input.targets.previous,
+                count: input.targets.count,
+                address_hash: column(wanted.address_hash, &input.targets.address_hash),
+                identity: column(wanted.identity, &input.targets.identity),
+                job: column(wanted.job, &input.targets.job),
+                node: column(wanted.node, &input.targets.node),
+                previous: column(wanted.previous, &input.targets.previous),
             },
             labels: &labels,
             load: wit::Load {
@@ -65,7 +68,7 @@ impl StrategyPre {
     pub fn validate_options(&self, options: &str) -> Result<Result<(), String>, CallError> {
         let limits = &self.runtime.config().limits;
         let deadline = limits.deadline(0);
-        let mut store = self.runtime.new_store(self.name(), limits.memory(0, options.len()), deadline);
+        let mut store = self.runtime.new_store(self.name(), 0, limits.memory(0, options.len()), deadline);
         let instance = self.pre.instantiate(&mut store).map_err(CallError::Instantiate)?;
         instance
             .ta_allocator_strategy()
@@ -76,19 +79,31 @@ impl StrategyPre {
     pub(super) fn call_info(&self) -> Result<Info, CallError> {
         let limits = &self.runtime.config().limits;
         let deadline = limits.deadline(0);
-        let mut store = self.runtime.new_store("(loading)", limits.memory(0, 0), deadline);
+        let mut store = self.runtime.new_store("(loading)", 0, limits.memory(0, 0), deadline);
         let instance = self.pre.instantiate(&mut store).map_err(CallError::Instantiate)?;
         let info = instance
             .ta_allocator_strategy()
             .call_info(&mut store)
             .map_err(|e| classify(e, &store, deadline))?;
+        let flags = info.needs_columns;
         Ok(Info {
             name: info.name,
             version: info.version,
             description: info.description,
             needs_labels: info.needs_labels,
+            needs_columns: Columns {
+                address_hash: flags.contains(wit::Columns::ADDRESS_HASH),
+                identity: flags.contains(wit::Columns::IDENTITY),
+                job: flags.contains(wit::Columns::JOB),
+                node: flags.contains(wit::Columns::NODE),
+                previous: flags.contains(wit::Columns::PREVIOUS),
+            },
         })
     }
+}
+
+fn column<T>(wanted: bool, values: &[T]) -> &[T] {
+    if wanted { values } else { &[] }
 }
 
 fn str_refs(strings: &[String]) -> Vec<&str> {
@@ -114,6 +129,11 @@ fn classify(error: wasmtime::Error, store: &wasmtime::Store<HostState>, deadline
         return CallError::Timeout(deadline);
     }
     let mut message = format!("{error:#}");
+    // wasmtime reports exhausted hostcall fuel (our cap on lifted data) as a
+    // plain error; its wording is pinned with the wasmtime version.
+    if message.contains("fuel allocated for hostcalls has been exhausted") {
+        return CallError::OutputTooLarge { limit: store.hostcall_fuel() };
+    }
     if let Some(logged) = &state.last_error_logged {
         message = format!("{logged} ({message})");
     }

@@ -88,6 +88,7 @@ fn input_for(names: &[String], addrs: &[String], options: &str) -> AssignInput {
     AssignInput {
         collectors: Collectors { names: names.to_vec(), node: vec![NO_NODE; names.len()] },
         targets: Targets {
+            count: addrs.len() as u32,
             address_hash: addrs.iter().map(|a| xxhash64(a.as_bytes())).collect(),
             identity: (0..addrs.len() as u64).collect(),
             job: vec![0; addrs.len()],

@@ -70,6 +70,12 @@ fn an_out_of_range_index_is_rejected_whole() {
 }
 
 #[test]
+fn an_oversized_answer_is_not_lifted() {
+    let error = load("huge-output").assign(&fixture(100, 3, 1)).unwrap_err();
+    assert!(matches!(error, CallError::OutputTooLarge { .. }), "{error}");
+}
+
+#[test]
 fn a_guest_importing_wasi_is_refused_at_load() {
     let error = load_test_guest(&tight_runtime(), "imports-wasi").unwrap_err();
     assert!(
@@ -102,7 +108,7 @@ fn bytes_that_are_not_a_component_are_refused() {
 #[test]
 fn the_allocator_survives_every_faulty_guest() {
     let good = builtin("consistent-hashing");
-    for name in ["infinite-loop", "unbounded-alloc", "panic", "wrong-length", "bad-index"] {
+    for name in ["infinite-loop", "unbounded-alloc", "panic", "wrong-length", "bad-index", "huge-output"] {
         let mut allocator = Allocator::new(StrategyChoice::new(good.clone()));
         allocator.set_collectors(collectors(4));
         let first: Vec<_> = addresses(200).iter().map(|a| target("job", a, &[])).collect();

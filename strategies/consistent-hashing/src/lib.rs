@@ -14,7 +14,7 @@
 
 use serde::Deserialize;
 use target_allocator_sdk::ring::{PartitionRing, ReplicaKeyFormat, RingConfig};
-use target_allocator_sdk::{AssignInput, Info, Strategy, UNASSIGNED, options};
+use target_allocator_sdk::{Columns, AssignInput, Info, Strategy, UNASSIGNED, options};
 
 pub const NAME: &str = "consistent-hashing";
 
@@ -72,6 +72,7 @@ impl Strategy for ConsistentHashing {
             description: "Reference-compatible bounded-load partition ring over target addresses (default)"
                 .into(),
             needs_labels: Vec::new(),
+            needs_columns: Columns { address_hash: true, ..Columns::NONE },
         }
     }
 
@@ -101,7 +102,8 @@ mod tests {
     #[test]
     fn passes_the_sdk_invariants() {
         // The reference ring moves up to about 2.5x the minimum (load-cap effects).
-        testing::check_all(&mut |i: &AssignInput| ConsistentHashing.assign(i), 3.0).unwrap();
+        let columns = ConsistentHashing.info().needs_columns;
+        testing::check_all(&mut |i: &AssignInput| ConsistentHashing.assign(&testing::only_columns(i, columns)), 3.0).unwrap();
     }
 
     #[test]

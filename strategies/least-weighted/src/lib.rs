@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use target_allocator_sdk::{AssignInput, Info, Strategy, UNASSIGNED};
+use target_allocator_sdk::{Columns, AssignInput, Info, Strategy, UNASSIGNED};
 
 pub const NAME: &str = "least-weighted";
 
@@ -26,6 +26,7 @@ impl Strategy for LeastWeighted {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Sticky: new targets go to the collector with the fewest targets".into(),
             needs_labels: Vec::new(),
+            needs_columns: Columns { job: true, previous: true, ..Columns::NONE },
         }
     }
 
@@ -264,7 +265,8 @@ mod tests {
 
     #[test]
     fn passes_the_sdk_invariants() {
-        testing::check_all(&mut |i: &AssignInput| LeastWeighted.assign(i), 1.0).unwrap();
+        let columns = LeastWeighted.info().needs_columns;
+        testing::check_all(&mut |i: &AssignInput| LeastWeighted.assign(&testing::only_columns(i, columns)), 1.0).unwrap();
     }
 
     #[test]

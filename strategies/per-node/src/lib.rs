@@ -9,7 +9,7 @@
 //! with the smallest name gets its targets (the reference picks one at random).
 
 use serde::Deserialize;
-use target_allocator_sdk::{AssignInput, FALLBACK, Info, NO_NODE, Strategy, UNASSIGNED, options};
+use target_allocator_sdk::{Columns, AssignInput, FALLBACK, Info, NO_NODE, Strategy, UNASSIGNED, options};
 
 pub const NAME: &str = "per-node";
 
@@ -40,6 +40,7 @@ impl Strategy for PerNode {
             description: "Each target goes to the collector on its node; node-less targets to the fallback"
                 .into(),
             needs_labels: Vec::new(),
+            needs_columns: Columns { node: true, ..Columns::NONE },
         }
     }
 
@@ -90,7 +91,8 @@ mod tests {
 
     #[test]
     fn passes_the_sdk_invariants() {
-        testing::check_all(&mut |i: &AssignInput| PerNode.assign(i), f64::INFINITY).unwrap();
+        let columns = PerNode.info().needs_columns;
+        testing::check_all(&mut |i: &AssignInput| PerNode.assign(&testing::only_columns(i, columns)), f64::INFINITY).unwrap();
     }
 
     #[test]

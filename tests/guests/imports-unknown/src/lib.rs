@@ -34,6 +34,7 @@ impl Guest for Forbidden {
             version: "0.0.1".into(),
             description: String::new(),
             needs_labels: Vec::new(),
+            needs_columns: ta::allocator::types::Columns::empty(),
         }
     }
     fn validate_options(_: String) -> Result<(), String> {
@@ -41,7 +42,7 @@ impl Guest for Forbidden {
     }
     fn assign(input: AssignInput) -> Result<Vec<u32>, String> {
         let used = acme::net::socket::connect("10.0.0.1:80") * 0;
-        Ok(vec![used; input.targets.address_hash.len()])
+        Ok(vec![used; input.targets.count as usize])
     }
 }
 
