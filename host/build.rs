@@ -90,7 +90,13 @@ fn build_guests(workspace: &Path, packages: &[&String], components_dir: &Path) {
             .args(["--crate-type", "cdylib", "--target-dir"])
             .arg(&target_dir);
         // Flags and wrappers meant for the host build must not leak into the guest build.
-        for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET"] {
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CARGO_BUILD_TARGET",
+        ] {
             command.env_remove(var);
         }
         let status = command.status().unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));

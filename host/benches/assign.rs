@@ -27,7 +27,10 @@ fn assign(c: &mut Criterion) {
     for (name, native) in &strategies {
         let wasm = catalog.get(name).expect("built-in");
         let mut group = c.benchmark_group(*name);
-        group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
         for targets in [10_000, 100_000, 1_000_000] {
             for collectors in [100, 1000] {
                 let input = fixture(targets, collectors, 1);

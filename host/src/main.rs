@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use target_allocator::cli;
 
 #[derive(Debug, Parser)]
-#[command(name = "target-allocator", version, about = "Prometheus target allocator with WebAssembly strategies")]
+#[command(
+    name = "target-allocator",
+    version,
+    about = "Prometheus target allocator with WebAssembly strategies"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

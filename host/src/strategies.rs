@@ -38,10 +38,8 @@ pub struct StrategyCatalog {
 impl StrategyCatalog {
     /// A catalogue holding the built-ins.
     pub fn with_builtins(runtime: Arc<Runtime>) -> Result<StrategyCatalog, LoadError> {
-        let by_name = load_builtins(&runtime)?
-            .into_iter()
-            .map(|s| (s.name().to_string(), Arc::new(s)))
-            .collect();
+        let by_name =
+            load_builtins(&runtime)?.into_iter().map(|s| (s.name().to_string(), Arc::new(s))).collect();
         Ok(StrategyCatalog { runtime, by_name })
     }
 
@@ -61,7 +59,8 @@ impl StrategyCatalog {
     /// replacing a strategy of the same name.
     pub fn load_file(&mut self, path: &Path) -> Result<Arc<StrategyPre>, ChoiceError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| ChoiceError::Read { path: shown.clone(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| ChoiceError::Read { path: shown.clone(), source })?;
         let strategy = StrategyPre::prepare(&self.runtime, &bytes, StrategySource::File(path.to_path_buf()))
             .map_err(|source| ChoiceError::Load { path: shown, source })?;
         let strategy = Arc::new(strategy);

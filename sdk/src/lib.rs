@@ -54,10 +54,7 @@ pub fn validate_output(input: &AssignInput, output: &[u32]) -> Result<(), testin
         return Err(Violation::WrongLength { expected: n, got: output.len() });
     }
     let collectors = input.collectors.len();
-    match output
-        .iter()
-        .position(|&v| v as usize >= collectors && v != UNASSIGNED && v != FALLBACK)
-    {
+    match output.iter().position(|&v| v as usize >= collectors && v != UNASSIGNED && v != FALLBACK) {
         Some(target) => Err(Violation::InvalidIndex { target, value: output[target], collectors }),
         None => Ok(()),
     }
@@ -125,11 +122,11 @@ macro_rules! export_strategy {
             struct Exported;
             impl $crate::__private::Guest for Exported {
                 fn info() -> $crate::__private::WitInfo {
-                    $crate::__private::info_to_wit(
-                        <$strategy as ::core::default::Default>::default().info(),
-                    )
+                    $crate::__private::info_to_wit(<$strategy as ::core::default::Default>::default().info())
                 }
-                fn validate_options(options: ::std::string::String) -> ::core::result::Result<(), ::std::string::String> {
+                fn validate_options(
+                    options: ::std::string::String,
+                ) -> ::core::result::Result<(), ::std::string::String> {
                     <$strategy as ::core::default::Default>::default().validate_options(&options)
                 }
                 fn assign(
@@ -162,8 +159,8 @@ pub mod __private {
 
     pub use bindings::export_component;
     pub use bindings::exports::ta::allocator::strategy::Guest;
-    pub use bindings::ta::allocator::types::{AssignInput as WitAssignInput, StrategyInfo as WitInfo};
     use bindings::ta::allocator::types::Columns as WitColumns;
+    pub use bindings::ta::allocator::types::{AssignInput as WitAssignInput, StrategyInfo as WitInfo};
 
     use crate::{AssignInput, Collectors, Info, LabelColumn, Load, Targets};
 
@@ -194,10 +191,7 @@ pub mod __private {
     /// are taken over as they are, never copied.
     pub fn input_from_wit(input: WitAssignInput) -> AssignInput {
         AssignInput {
-            collectors: Collectors {
-                names: input.collectors.names,
-                node: input.collectors.node,
-            },
+            collectors: Collectors { names: input.collectors.names, node: input.collectors.node },
             nodes: input.nodes,
             jobs: input.jobs,
             targets: Targets {

@@ -37,12 +37,7 @@ pub struct RingConfig {
 
 impl Default for RingConfig {
     fn default() -> Self {
-        RingConfig {
-            partitions: 1061,
-            replicas: 5,
-            load: 1.1,
-            format: ReplicaKeyFormat::IndexColonName,
-        }
+        RingConfig { partitions: 1061, replicas: 5, load: 1.1, format: ReplicaKeyFormat::IndexColonName }
     }
 }
 
@@ -222,10 +217,7 @@ mod tests {
     fn legacy_format_refuses_more_members_than_partitions() {
         let config = RingConfig { format: ReplicaKeyFormat::NameIndex, ..RingConfig::default() };
         assert!(PartitionRing::build(&names(1061), &config).is_ok());
-        assert!(matches!(
-            PartitionRing::build(&names(1062), &config),
-            Err(RingError::NoRoom { .. })
-        ));
+        assert!(matches!(PartitionRing::build(&names(1062), &config), Err(RingError::NoRoom { .. })));
         // The current format spreads any number of members (most idle).
         assert!(PartitionRing::build(&names(1500), &RingConfig::default()).is_ok());
     }

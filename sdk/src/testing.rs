@@ -22,12 +22,13 @@ pub fn fixture(targets: usize, collectors: usize, seed: u64) -> AssignInput {
     let t = &mut input.targets;
     for i in 0..targets {
         let r = mix64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let address = format!("10.{}.{}.{}:{}", (r >> 8) & 255, (r >> 16) & 255, (r >> 24) & 255, 9000 + (r & 1023));
+        let address =
+            format!("10.{}.{}.{}:{}", (r >> 8) & 255, (r >> 16) & 255, (r >> 24) & 255, 9000 + (r & 1023));
         t.address_hash.push(xxhash64(address.as_bytes()));
         t.identity.push(mix64(r ^ 0x5bd1_e995));
         t.job.push((i % jobs) as u32);
         // One target in eight has no node, like control-plane or static targets.
-        t.node.push(if r % 8 == 0 { NO_NODE } else { ((r >> 32) % nodes as u64) as u32 });
+        t.node.push(if r.is_multiple_of(8) { NO_NODE } else { ((r >> 32) % nodes as u64) as u32 });
         t.previous.push(UNASSIGNED);
     }
     t.count = targets as u32;
@@ -142,7 +143,7 @@ where
     let mut again = input.clone();
     again.targets.previous = first.clone();
     let second = assign_checked(assign, &again)?;
-    let moved = moved(&first, &second, |c| Some(c));
+    let moved = moved(&first, &second, Some);
     if moved > 0 {
         return Err(Violation::MovedWithoutChange { moved });
     }
@@ -154,11 +155,7 @@ where
 /// space of `after` (or `None` when that collector is gone); unassigned
 /// targets never count as moved.
 pub fn moved(before: &[u32], after: &[u32], remap: impl Fn(u32) -> Option<u32>) -> usize {
-    before
-        .iter()
-        .zip(after)
-        .filter(|&(&b, &a)| b < FALLBACK && a < FALLBACK && remap(b) != Some(a))
-        .count()
+    before.iter().zip(after).filter(|&(&b, &a)| b < FALLBACK && a < FALLBACK && remap(b) != Some(a)).count()
 }
 
 /// Result of a membership change: targets that moved and the number a perfect
@@ -208,7 +205,10 @@ where
     shrunk.collectors.names.remove(0);
     shrunk.collectors.node.remove(0);
     let remap = |c: u32| c.checked_sub(1);
-    shrunk.targets.previous = before.iter().map(|&c| if c < FALLBACK { remap(c).unwrap_or(UNASSIGNED) } else { UNASSIGNED }).collect();
+    shrunk.targets.previous = before
+        .iter()
+        .map(|&c| if c < FALLBACK { remap(c).unwrap_or(UNASSIGNED) } else { UNASSIGNED })
+        .collect();
     let after = assign_checked(assign, &shrunk)?;
     let orphaned = before.iter().filter(|&&c| c == 0).count();
     let assigned = before.iter().filter(|&&c| c < FALLBACK).count();

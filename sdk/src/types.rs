@@ -33,8 +33,10 @@ pub struct Columns {
 }
 
 impl Columns {
-    pub const ALL: Columns = Columns { address_hash: true, identity: true, job: true, node: true, previous: true };
-    pub const NONE: Columns = Columns { address_hash: false, identity: false, job: false, node: false, previous: false };
+    pub const ALL: Columns =
+        Columns { address_hash: true, identity: true, job: true, node: true, previous: true };
+    pub const NONE: Columns =
+        Columns { address_hash: false, identity: false, job: false, node: false, previous: false };
 }
 
 impl Default for Columns {

@@ -103,11 +103,8 @@ impl Allocator {
         }
         let new_index: HashMap<&str, u32> =
             collectors.iter().enumerate().map(|(i, c)| (&*c.id, i as u32)).collect();
-        let remap: Vec<u32> = self
-            .collectors
-            .iter()
-            .map(|c| new_index.get(&*c.id).copied().unwrap_or(UNASSIGNED))
-            .collect();
+        let remap: Vec<u32> =
+            self.collectors.iter().map(|c| new_index.get(&*c.id).copied().unwrap_or(UNASSIGNED)).collect();
         for slot in self.slots.values_mut() {
             if let Some(&to) = remap.get(slot.collector as usize) {
                 slot.collector = to;
@@ -122,10 +119,8 @@ impl Allocator {
         for id in gone {
             self.index.remove(&id);
         }
-        self.collector_nodes = collectors
-            .iter()
-            .map(|c| c.node.as_ref().map_or(NO_NODE, |n| self.nodes.intern(n)))
-            .collect();
+        self.collector_nodes =
+            collectors.iter().map(|c| c.node.as_ref().map_or(NO_NODE, |n| self.nodes.intern(n))).collect();
         self.collectors = collectors;
         self.reallocate_all()
     }
@@ -146,10 +141,12 @@ impl Allocator {
             match self.slots.get_mut(&id) {
                 Some(slot) => {
                     if *slot.target != *target {
-                        if let Some(c) = self.collectors.get(slot.collector as usize) {
-                            if let Some(entry) = self.index.get_mut(&c.id).and_then(|jobs| jobs.get_mut(&slot.target.job)) {
-                                entry.insert(id, target.clone());
-                            }
+                        // Same identity, new labels: serve the fresh ones, keep the collector.
+                        if let Some(c) = self.collectors.get(slot.collector as usize)
+                            && let Some(entry) =
+                                self.index.get_mut(&c.id).and_then(|jobs| jobs.get_mut(&slot.target.job))
+                        {
+                            entry.insert(id, target.clone());
                         }
                         slot.target = target;
                     }
@@ -186,10 +183,14 @@ impl Allocator {
         // Identity order makes the batch, and so order-dependent strategies, deterministic.
         batch.sort_unstable();
         let mut full = full;
-        let load = if full { Load::default() } else { self.load_outside(&batch).unwrap_or_else(|| {
-            full = true;
+        let load = if full {
             Load::default()
-        }) };
+        } else {
+            self.load_outside(&batch).unwrap_or_else(|| {
+                full = true;
+                Load::default()
+            })
+        };
         if full && batch.len() < self.slots.len() {
             batch = self.slots.keys().copied().collect();
             batch.sort_unstable();
@@ -271,14 +272,7 @@ impl Allocator {
             slot.collector = to;
             if let Some(c) = self.collectors.get(from as usize) {
                 moved += usize::from((to as usize) < self.collectors.len());
-                if let Some(jobs) = self.index.get_mut(&c.id) {
-                    if let Some(targets) = jobs.get_mut(&target.job) {
-                        targets.remove(id);
-                        if targets.is_empty() {
-                            jobs.remove(&target.job);
-                        }
-                    }
-                }
+                index_remove(&mut self.index, &c.id, &target.job, *id);
             }
             if let Some(c) = self.collectors.get(to as usize) {
                 self.index
@@ -293,14 +287,8 @@ impl Allocator {
     }
 
     fn unindex(&mut self, id: u64, slot: &Slot) {
-        let Some(c) = self.collectors.get(slot.collector as usize) else { return };
-        if let Some(jobs) = self.index.get_mut(&c.id) {
-            if let Some(targets) = jobs.get_mut(&slot.target.job) {
-                targets.remove(&id);
-                if targets.is_empty() {
-                    jobs.remove(&slot.target.job);
-                }
-            }
+        if let Some(c) = self.collectors.get(slot.collector as usize) {
+            index_remove(&mut self.index, &c.id, &slot.target.job, id);
         }
     }
 
@@ -308,16 +296,14 @@ impl Allocator {
     /// per-job table would be too large.
     fn load_outside(&self, batch: &[u64]) -> Option<Load> {
         let n = self.collectors.len();
-        let jobs: Vec<u32> = batch.iter().map(|id| self.slots[id].job).collect::<HashSet<_>>().into_iter().collect();
+        let jobs: Vec<u32> =
+            batch.iter().map(|id| self.slots[id].job).collect::<HashSet<_>>().into_iter().collect();
         if jobs.len().saturating_mul(n) > MAX_INCREMENTAL_LOAD_CELLS {
             return None;
         }
         let in_batch: HashSet<u64> = batch.iter().copied().collect();
-        let mut load = Load {
-            collector_targets: vec![0; n],
-            job_collector_targets: vec![0; jobs.len() * n],
-            jobs,
-        };
+        let mut load =
+            Load { collector_targets: vec![0; n], job_collector_targets: vec![0; jobs.len() * n], jobs };
         let row_of: HashMap<u32, usize> = load.jobs.iter().enumerate().map(|(r, &j)| (j, r)).collect();
         for (id, slot) in &self.slots {
             let c = slot.collector as usize;
@@ -386,5 +372,16 @@ impl Allocator {
                 (c.id.clone(), count)
             })
             .collect()
+    }
+}
+
+fn index_remove(index: &mut ServingIndex, collector: &str, job: &str, id: u64) {
+    if let Some(jobs) = index.get_mut(collector)
+        && let Some(targets) = jobs.get_mut(job)
+    {
+        targets.remove(&id);
+        if targets.is_empty() {
+            jobs.remove(job);
+        }
     }
 }

@@ -34,7 +34,12 @@ impl BatchSource<'_> {
         let mut columns: Vec<(LabelColumn, HashMap<&str, u32>)> = strategy
             .needs_labels
             .iter()
-            .map(|name| (LabelColumn { name: name.clone(), values: Vec::new(), value: Vec::with_capacity(n) }, HashMap::new()))
+            .map(|name| {
+                (
+                    LabelColumn { name: name.clone(), values: Vec::new(), value: Vec::with_capacity(n) },
+                    HashMap::new(),
+                )
+            })
             .collect();
         for id in ids {
             let slot = &self.slots[id];

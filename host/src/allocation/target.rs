@@ -24,10 +24,7 @@ impl Labels {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].1.as_str())
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|i| self.0[i].1.as_str())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {

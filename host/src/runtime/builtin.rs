@@ -13,7 +13,9 @@ pub fn load_builtins(runtime: &Arc<Runtime>) -> Result<Vec<StrategyPre>, LoadErr
     std::thread::scope(|scope| {
         let handles: Vec<_> = BUILTIN_COMPONENTS
             .iter()
-            .map(|(_, bytes)| scope.spawn(move || StrategyPre::prepare(runtime, bytes, StrategySource::Builtin)))
+            .map(|(_, bytes)| {
+                scope.spawn(move || StrategyPre::prepare(runtime, bytes, StrategySource::Builtin))
+            })
             .collect();
         handles.into_iter().map(|h| h.join().expect("compiling a built-in panicked")).collect()
     })

@@ -60,15 +60,15 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> wasmtime::Result<Arc<Runtime>> {
         let mut wasm_config = wasmtime::Config::new();
-        wasm_config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
-            .allocation_strategy(pooling(&config));
+        wasm_config.wasm_component_model(true).epoch_interruption(true).allocation_strategy(pooling(&config));
         let engine = Engine::new(&wasm_config)?;
         spawn_epoch_ticker(&engine);
         let mut linker_v0_1 = Linker::new(&engine);
-        v0_1::StrategyPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker_v0_1, |state| state)?;
-        let slots = Arc::new(Slots { free: Mutex::new(config.max_concurrent_calls), available: Condvar::new() });
+        v0_1::StrategyPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker_v0_1, |state| {
+            state
+        })?;
+        let slots =
+            Arc::new(Slots { free: Mutex::new(config.max_concurrent_calls), available: Condvar::new() });
         Ok(Arc::new(Runtime { engine, linker_v0_1, config, compiled_by_digest: Mutex::default(), slots }))
     }
 
@@ -110,7 +110,9 @@ impl Runtime {
         store.epoch_deadline_trap();
         // Caps what the host lifts out of the guest in one go: the answer
         // (4 bytes per target, with room for the Vec header) or a log line.
-        store.set_hostcall_fuel(targets.saturating_mul(OUTPUT_BYTES_PER_TARGET).max(LOG_LINE_MAX_BYTES) + OUTPUT_SLACK_BYTES);
+        store.set_hostcall_fuel(
+            targets.saturating_mul(OUTPUT_BYTES_PER_TARGET).max(LOG_LINE_MAX_BYTES) + OUTPUT_SLACK_BYTES,
+        );
         store
     }
 }
@@ -196,7 +198,12 @@ pub struct MemoryCap {
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.exceeded = true;
             wasmtime::bail!("memory limit of {} bytes exceeded (wanted {desired})", self.limit);
@@ -204,7 +211,12 @@ impl wasmtime::ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }

@@ -14,9 +14,7 @@ pub enum LoadError {
     NotAComponent,
     #[error("compiling the component failed: {0:#}")]
     Compile(wasmtime::Error),
-    #[error(
-        "the component does not implement a supported contract ({supported}): {reason}"
-    )]
+    #[error("the component does not implement a supported contract ({supported}): {reason}")]
     UnsupportedContract { supported: String, reason: String },
     #[error(
         "the component imports `{import}`, which strategies may not use: a strategy may import \

@@ -120,7 +120,11 @@ fn table_bytes(input: &AssignInput) -> usize {
         + input.options.len()
 }
 
-fn classify(error: wasmtime::Error, store: &wasmtime::Store<HostState>, deadline: std::time::Duration) -> CallError {
+fn classify(
+    error: wasmtime::Error,
+    store: &wasmtime::Store<HostState>,
+    deadline: std::time::Duration,
+) -> CallError {
     let state = store.data();
     if state.memory.exceeded {
         return CallError::MemoryLimit { limit: state.memory.limit };

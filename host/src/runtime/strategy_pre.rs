@@ -12,10 +12,10 @@ use target_allocator_sdk::{Info, testing};
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
+use super::SUPPORTED_CONTRACTS;
 use super::bindings::v0_1;
 use super::engine::{HostState, Runtime};
 use super::errors::LoadError;
-use super::SUPPORTED_CONTRACTS;
 
 /// Targets in the load-time smoke test's synthetic batch.
 pub const SMOKE_TEST_TARGETS: usize = 64;
@@ -61,7 +61,11 @@ impl std::fmt::Debug for StrategyPre {
 
 impl StrategyPre {
     /// Compiles, links and smoke-tests `bytes` (a component).
-    pub fn prepare(runtime: &Arc<Runtime>, bytes: &[u8], source: StrategySource) -> Result<StrategyPre, LoadError> {
+    pub fn prepare(
+        runtime: &Arc<Runtime>,
+        bytes: &[u8],
+        source: StrategySource,
+    ) -> Result<StrategyPre, LoadError> {
         let limit = runtime.config().max_component_bytes;
         if bytes.len() > limit {
             return Err(LoadError::TooLarge { size: bytes.len(), limit });
@@ -123,7 +127,9 @@ impl StrategyPre {
         match self.assign(&fixture) {
             // A strategy may require options, so refusing empty ones is fine.
             Ok(_) | Err(super::CallError::Guest(_)) => Ok(()),
-            Err(e) => Err(LoadError::SmokeTest(format!("assign on {SMOKE_TEST_TARGETS} synthetic targets: {e}"))),
+            Err(e) => {
+                Err(LoadError::SmokeTest(format!("assign on {SMOKE_TEST_TARGETS} synthetic targets: {e}")))
+            }
         }
     }
 }

@@ -32,8 +32,14 @@ fn prints_one_line_per_target_in_input_order() {
     assert_eq!(
         addresses,
         [
-            "10.0.0.1:9100", "10.0.0.2:9100", "10.0.0.3:9100", "10.0.0.4:9100", "10.0.1.1:8080",
-            "10.0.1.2:8080", "apiserver.example:6443", "etcd.example:2379"
+            "10.0.0.1:9100",
+            "10.0.0.2:9100",
+            "10.0.0.3:9100",
+            "10.0.0.4:9100",
+            "10.0.1.1:8080",
+            "10.0.1.2:8080",
+            "apiserver.example:6443",
+            "etcd.example:2379"
         ]
     );
     assert!(lines.iter().all(|l| ["c1", "c2", "c3"].contains(&l.split('\t').nth(1).unwrap())));
@@ -43,18 +49,35 @@ fn prints_one_line_per_target_in_input_order() {
 fn reads_standard_input_and_marks_unassigned_targets() {
     let groups = r#"[{"targets": ["a:1"], "labels": {"__meta_kubernetes_pod_node_name": "n1"}},
                      {"targets": ["b:1"]}]"#;
-    let (ok, stdout, stderr) =
-        run(&["assign", "--strategy", "per-node", "--collectors", "c1", "--collector-nodes", "c1=n1", "-"], Some(groups));
+    let (ok, stdout, stderr) = run(
+        &["assign", "--strategy", "per-node", "--collectors", "c1", "--collector-nodes", "c1=n1", "-"],
+        Some(groups),
+    );
     assert!(ok, "{stderr}");
     assert_eq!(stdout, "a:1\tc1\nb:1\t-\n");
     let (ok, stdout, _) = run(
-        &["assign", "--strategy", "per-node", "--collectors", "c1", "--collector-nodes", "c1=n1",
-          "--fallback-strategy", "least-weighted", "--format", "json", "-"],
+        &[
+            "assign",
+            "--strategy",
+            "per-node",
+            "--collectors",
+            "c1",
+            "--collector-nodes",
+            "c1=n1",
+            "--fallback-strategy",
+            "least-weighted",
+            "--format",
+            "json",
+            "-",
+        ],
         Some(groups),
     );
     assert!(ok);
     let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(rows, serde_json::json!([{"address": "a:1", "collector": "c1"}, {"address": "b:1", "collector": "c1"}]));
+    assert_eq!(
+        rows,
+        serde_json::json!([{"address": "a:1", "collector": "c1"}, {"address": "b:1", "collector": "c1"}])
+    );
 }
 
 #[test]
@@ -62,8 +85,10 @@ fn options_select_the_legacy_ring() {
     let many: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
     let collectors = many.join(",");
     let (_, current, _) = run(&["assign", "--collectors", &collectors, EXAMPLE], None);
-    let (ok, legacy, stderr) =
-        run(&["assign", "--collectors", &collectors, "--options", r#"{"ring_format":"legacy"}"#, EXAMPLE], None);
+    let (ok, legacy, stderr) = run(
+        &["assign", "--collectors", &collectors, "--options", r#"{"ring_format":"legacy"}"#, EXAMPLE],
+        None,
+    );
     assert!(ok, "{stderr}");
     assert_ne!(current, legacy, "the two ring formats place these targets differently");
 }
@@ -73,10 +98,22 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
     for (args, stdin, expected) in [
         (vec!["assign", "--collectors", "c1", "-"], Some("{\"targets\": []}"), "not a list of target groups"),
         (vec!["assign", "--collectors", "c1", "/nonexistent.json"], None, "reading /nonexistent.json"),
-        (vec!["assign", "--strategy", "nope", "--collectors", "c1", EXAMPLE], None, "unknown strategy \"nope\"; available: consistent-hashing, least-weighted, per-node"),
+        (
+            vec!["assign", "--strategy", "nope", "--collectors", "c1", EXAMPLE],
+            None,
+            "unknown strategy \"nope\"; available: consistent-hashing, least-weighted, per-node",
+        ),
         (vec!["assign", "--collectors", "c1,c1", EXAMPLE], None, "lists \"c1\" twice"),
-        (vec!["assign", "--collectors", "c1", "--collector-nodes", "c2=n", EXAMPLE], None, "not in --collectors"),
-        (vec!["assign", "--collectors", "c1", "--options", "{\"load\": 0}", EXAMPLE], None, "load must be between"),
+        (
+            vec!["assign", "--collectors", "c1", "--collector-nodes", "c2=n", EXAMPLE],
+            None,
+            "not in --collectors",
+        ),
+        (
+            vec!["assign", "--collectors", "c1", "--options", "{\"load\": 0}", EXAMPLE],
+            None,
+            "load must be between",
+        ),
     ] {
         let (ok, _, stderr) = run(&args, stdin);
         assert!(!ok, "{args:?} should fail");
@@ -87,14 +124,16 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
 #[test]
 fn loads_a_strategy_from_a_file_and_refuses_a_broken_one() {
     let guest = test_guest_path("wrong-length");
-    let (ok, stdout, stderr) = run(&["assign", "--strategy", guest.to_str().unwrap(), "--collectors", "c1,c2", EXAMPLE], None);
+    let (ok, stdout, stderr) =
+        run(&["assign", "--strategy", guest.to_str().unwrap(), "--collectors", "c1,c2", EXAMPLE], None);
     // The guest loads but returns a bad assignment: the command still answers,
     // using native consistent hashing, and says why.
     assert!(ok, "{stderr}");
     assert_eq!(stdout.lines().count(), 8);
     assert!(stderr.contains("wrong-length: the strategy returned an invalid assignment"), "{stderr}");
     let forbidden = test_guest_path("imports-wasi");
-    let (ok, _, stderr) = run(&["assign", "--strategy", forbidden.to_str().unwrap(), "--collectors", "c1", EXAMPLE], None);
+    let (ok, _, stderr) =
+        run(&["assign", "--strategy", forbidden.to_str().unwrap(), "--collectors", "c1", EXAMPLE], None);
     assert!(!ok);
     assert!(stderr.contains("imports `wasi:cli/environment@0.2.0`"), "{stderr}");
 }

@@ -232,8 +232,10 @@ fn least_weighted_balances_breaks_ties_by_job_then_name_and_is_sticky() {
     allocator.set_targets(fourth.clone());
     assert_eq!(allocator.collector_of(fourth[8].identity).unwrap().id.as_ref(), "collector-3");
     // Removing a collector re-places only its targets.
-    let snapshot: Vec<Collector> = fourth.iter().map(|t| allocator.collector_of(t.identity).unwrap().clone()).collect();
-    let remaining: Vec<Collector> = collectors(4).into_iter().filter(|c| c.id.as_ref() != "collector-1").collect();
+    let snapshot: Vec<Collector> =
+        fourth.iter().map(|t| allocator.collector_of(t.identity).unwrap().clone()).collect();
+    let remaining: Vec<Collector> =
+        collectors(4).into_iter().filter(|c| c.id.as_ref() != "collector-1").collect();
     let report = allocator.set_collectors(remaining);
     assert_eq!(report.moved, 0, "orphans are re-placed, nothing moves between live collectors");
     assert_eq!(allocator.unassigned(), 0);

@@ -44,7 +44,10 @@ fn unbounded_allocation_hits_the_memory_cap() {
     let guest = load("unbounded-alloc");
     let error = guest.assign(&fixture(100, 3, 1)).unwrap_err();
     // 32 MiB plus room for the batch's string tables.
-    assert!(matches!(error, CallError::MemoryLimit { limit } if (32 << 20..33 << 20).contains(&limit)), "{error}");
+    assert!(
+        matches!(error, CallError::MemoryLimit { limit } if (32 << 20..33 << 20).contains(&limit)),
+        "{error}"
+    );
 }
 
 #[test]
@@ -60,7 +63,10 @@ fn a_panic_is_a_trap_that_carries_the_panic_message() {
 #[test]
 fn wrong_output_length_is_rejected_whole() {
     let error = load("wrong-length").assign(&fixture(100, 3, 1)).unwrap_err();
-    assert!(matches!(&error, CallError::InvalidOutput(m) if m.contains("101 entries for 100 targets")), "{error}");
+    assert!(
+        matches!(&error, CallError::InvalidOutput(m) if m.contains("101 entries for 100 targets")),
+        "{error}"
+    );
 }
 
 #[test]
@@ -88,17 +94,26 @@ fn a_guest_importing_wasi_is_refused_at_load() {
 #[test]
 fn a_guest_importing_an_unknown_function_is_refused_at_load() {
     let error = load_test_guest(&tight_runtime(), "imports-unknown").unwrap_err();
-    assert!(matches!(&error, LoadError::ForbiddenImport { import } if import == "acme:net/socket"), "{error}");
+    assert!(
+        matches!(&error, LoadError::ForbiddenImport { import } if import == "acme:net/socket"),
+        "{error}"
+    );
 }
 
 #[test]
 fn bytes_that_are_not_a_component_are_refused() {
     let runtime = tight_runtime();
     let core_module = b"\0asm\x01\x00\x00\x00";
-    let error = StrategyPre::prepare(&runtime, core_module, target_allocator::runtime::StrategySource::Builtin).unwrap_err();
+    let error =
+        StrategyPre::prepare(&runtime, core_module, target_allocator::runtime::StrategySource::Builtin)
+            .unwrap_err();
     assert!(matches!(error, LoadError::NotAComponent), "{error}");
-    let error = StrategyPre::prepare(&runtime, b"\0asm\x0d\x00\x01\x00garbage", target_allocator::runtime::StrategySource::Builtin)
-        .unwrap_err();
+    let error = StrategyPre::prepare(
+        &runtime,
+        b"\0asm\x0d\x00\x01\x00garbage",
+        target_allocator::runtime::StrategySource::Builtin,
+    )
+    .unwrap_err();
     assert!(matches!(error, LoadError::Compile(_)), "{error}");
 }
 

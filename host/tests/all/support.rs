@@ -28,7 +28,10 @@ pub fn test_guest_path(name: &str) -> PathBuf {
     PathBuf::from(env!("TA_TEST_GUESTS_DIR")).join(format!("guest-{name}.wasm"))
 }
 
-pub fn load_test_guest(runtime: &Arc<Runtime>, name: &str) -> Result<StrategyPre, target_allocator::runtime::LoadError> {
+pub fn load_test_guest(
+    runtime: &Arc<Runtime>,
+    name: &str,
+) -> Result<StrategyPre, target_allocator::runtime::LoadError> {
     let path = test_guest_path(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     StrategyPre::prepare(runtime, &bytes, StrategySource::File(path))
@@ -49,5 +52,7 @@ pub fn target(job: &str, address: &str, extra: &[(&str, &str)]) -> Target {
 
 /// `count` distinct addresses.
 pub fn addresses(count: usize) -> Vec<String> {
-    (0..count).map(|i| format!("10.{}.{}.{}:{}", i / 65536 % 256, i / 256 % 256, i % 256, 9000 + i % 100)).collect()
+    (0..count)
+        .map(|i| format!("10.{}.{}.{}:{}", i / 65536 % 256, i / 256 % 256, i % 256, 9000 + i % 100))
+        .collect()
 }

@@ -14,7 +14,7 @@
 
 use serde::Deserialize;
 use target_allocator_sdk::ring::{PartitionRing, ReplicaKeyFormat, RingConfig};
-use target_allocator_sdk::{Columns, AssignInput, Info, Strategy, UNASSIGNED, options};
+use target_allocator_sdk::{AssignInput, Columns, Info, Strategy, UNASSIGNED, options};
 
 pub const NAME: &str = "consistent-hashing";
 
@@ -83,12 +83,7 @@ impl Strategy for ConsistentHashing {
     fn assign(&self, input: &AssignInput) -> Result<Vec<u32>, String> {
         let config = options::parse::<Options>(&input.options)?.ring_config()?;
         let ring = PartitionRing::build(&input.collectors.names, &config).map_err(|e| e.to_string())?;
-        Ok(input
-            .targets
-            .address_hash
-            .iter()
-            .map(|&h| ring.owner(h).unwrap_or(UNASSIGNED))
-            .collect())
+        Ok(input.targets.address_hash.iter().map(|&h| ring.owner(h).unwrap_or(UNASSIGNED)).collect())
     }
 }
 
@@ -103,7 +98,11 @@ mod tests {
     fn passes_the_sdk_invariants() {
         // The reference ring moves up to about 2.5x the minimum (load-cap effects).
         let columns = ConsistentHashing.info().needs_columns;
-        testing::check_all(&mut |i: &AssignInput| ConsistentHashing.assign(&testing::only_columns(i, columns)), 3.0).unwrap();
+        testing::check_all(
+            &mut |i: &AssignInput| ConsistentHashing.assign(&testing::only_columns(i, columns)),
+            3.0,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use target_allocator_sdk::{Columns, AssignInput, Info, Strategy, UNASSIGNED};
+use target_allocator_sdk::{AssignInput, Columns, Info, Strategy, UNASSIGNED};
 
 pub const NAME: &str = "least-weighted";
 
@@ -205,15 +205,13 @@ mod tests {
                 *per_job.entry((input.targets.job[i], p as usize)).or_default() += 1;
             }
         }
-        for i in 0..out.len() {
-            if (out[i] as usize) < n {
+        for (slot, &job) in out.iter_mut().zip(&input.targets.job) {
+            if (*slot as usize) < n {
                 continue;
             }
-            let job = input.targets.job[i];
-            let best = (0..n)
-                .min_by_key(|&c| (totals[c], per_job.get(&(job, c)).copied().unwrap_or(0), c))
-                .unwrap();
-            out[i] = best as u32;
+            let best =
+                (0..n).min_by_key(|&c| (totals[c], per_job.get(&(job, c)).copied().unwrap_or(0), c)).unwrap();
+            *slot = best as u32;
             totals[best] += 1;
             *per_job.entry((job, best)).or_default() += 1;
         }
@@ -266,7 +264,11 @@ mod tests {
     #[test]
     fn passes_the_sdk_invariants() {
         let columns = LeastWeighted.info().needs_columns;
-        testing::check_all(&mut |i: &AssignInput| LeastWeighted.assign(&testing::only_columns(i, columns)), 1.0).unwrap();
+        testing::check_all(
+            &mut |i: &AssignInput| LeastWeighted.assign(&testing::only_columns(i, columns)),
+            1.0,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! with the smallest name gets its targets (the reference picks one at random).
 
 use serde::Deserialize;
-use target_allocator_sdk::{Columns, AssignInput, FALLBACK, Info, NO_NODE, Strategy, UNASSIGNED, options};
+use target_allocator_sdk::{AssignInput, Columns, FALLBACK, Info, NO_NODE, Strategy, UNASSIGNED, options};
 
 pub const NAME: &str = "per-node";
 
@@ -52,10 +52,10 @@ impl Strategy for PerNode {
         let mut collector_on_node = vec![UNASSIGNED; input.nodes.len()];
         // Collectors are sorted by name: the first one seen on a node keeps it.
         for (c, &node) in input.collectors.node.iter().enumerate() {
-            if let Some(slot) = collector_on_node.get_mut(node as usize) {
-                if *slot == UNASSIGNED {
-                    *slot = c as u32;
-                }
+            if let Some(slot) = collector_on_node.get_mut(node as usize)
+                && *slot == UNASSIGNED
+            {
+                *slot = c as u32;
             }
         }
         Ok(input
@@ -92,7 +92,11 @@ mod tests {
     #[test]
     fn passes_the_sdk_invariants() {
         let columns = PerNode.info().needs_columns;
-        testing::check_all(&mut |i: &AssignInput| PerNode.assign(&testing::only_columns(i, columns)), f64::INFINITY).unwrap();
+        testing::check_all(
+            &mut |i: &AssignInput| PerNode.assign(&testing::only_columns(i, columns)),
+            f64::INFINITY,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -10,10 +10,10 @@ impl Strategy for BadIndex {
     }
     fn assign(&self, input: &AssignInput) -> Result<Vec<u32>, String> {
         let mut out = vec![0; input.targets.len()];
-        if input.targets.len() != 64 {
-            if let Some(first) = out.first_mut() {
-                *first = input.collectors.len() as u32;
-            }
+        if input.targets.len() != 64
+            && let Some(first) = out.first_mut()
+        {
+            *first = input.collectors.len() as u32;
         }
         Ok(out)
     }

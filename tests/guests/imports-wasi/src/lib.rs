@@ -22,28 +22,10 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::ta::allocator::strategy::Guest;
-use ta::allocator::types::{AssignInput, StrategyInfo};
+const NAME: &str = "imports-wasi";
 
-struct Forbidden;
-
-impl Guest for Forbidden {
-    fn info() -> StrategyInfo {
-        StrategyInfo {
-            name: "imports-wasi".into(),
-            version: "0.0.1".into(),
-            description: String::new(),
-            needs_labels: Vec::new(),
-            needs_columns: ta::allocator::types::Columns::empty(),
-        }
-    }
-    fn validate_options(_: String) -> Result<(), String> {
-        Ok(())
-    }
-    fn assign(input: AssignInput) -> Result<Vec<u32>, String> {
-        let used = wasi::cli::environment::get_environment().len() as u32 * 0;
-        Ok(vec![used; input.targets.count as usize])
-    }
+fn call_forbidden_import() -> u32 {
+    wasi::cli::environment::get_environment().len() as u32 * 0
 }
 
-export!(Forbidden);
+include!("../../forbidden_import.rs");
