@@ -1,8 +1,17 @@
 //! The `target-allocator` host: discovery, allocation and serving, with
 //! assignment strategies running as WebAssembly components.
+//!
+//! Modules by responsibility: [`config`] (reading configuration),
+//! [`discovery`] (targets from sources), [`allocation`] (who scrapes what),
+//! [`runtime`] (Wasm strategies), [`strategies`] (strategies by name),
+//! [`server`] (the HTTP API), [`metrics`], [`app`] (wiring) and [`cli`].
 
 pub mod allocation;
+pub mod app;
 pub mod cli;
+pub mod config;
 pub mod discovery;
+pub mod metrics;
 pub mod runtime;
+pub mod server;
 pub mod strategies;

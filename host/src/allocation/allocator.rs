@@ -9,6 +9,7 @@ use super::assigner::{Assigner, native_fallback};
 use super::batch::BatchSource;
 use super::interner::Interner;
 use super::target::{Collector, Target};
+use crate::runtime::CallError;
 
 /// Incremental batches carry per-job loads (`jobs × collectors` integers);
 /// above this size a full reallocation is cheaper to describe.
@@ -42,6 +43,16 @@ pub struct AllocationReport {
     /// Why the primary or fallback strategy failed, if it did; the step then kept
     /// previous assignments and placed the rest with native consistent hashing.
     pub strategy_error: Option<String>,
+    /// Every strategy call the step made and its result (`ok` or the failure kind).
+    pub calls: Vec<StrategyCall>,
+}
+
+/// One strategy call and how it went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrategyCall {
+    pub strategy: String,
+    /// `ok`, or a [`CallError::kind`](crate::runtime::CallError::kind).
+    pub result: &'static str,
 }
 
 pub(super) struct Slot {
@@ -125,15 +136,40 @@ impl Allocator {
         self.reallocate_all()
     }
 
-    /// Replaces the target set. Targets keep their collector while their
+    /// Replaces the whole target set. Targets keep their collector while their
     /// identity stays (their labels are refreshed); new ones are assigned in
     /// one batch. Equal identities collapse, the last one winning.
     pub fn set_targets(&mut self, targets: Vec<Target>) -> AllocationReport {
+        self.replace_targets(|_| true, targets)
+    }
+
+    /// Replaces the targets of one job, leaving other jobs alone: what a
+    /// discovery update of that job calls.
+    pub fn set_job_targets(&mut self, job: &str, targets: Vec<Target>) -> AllocationReport {
+        debug_assert!(targets.iter().all(|t| &*t.job == job));
+        self.replace_targets(|t| &*t.job == job, targets)
+    }
+
+    /// Removes every target of `job` (a job dropped from the config).
+    pub fn remove_job(&mut self, job: &str) -> AllocationReport {
+        self.replace_targets(|t| &*t.job == job, Vec::new())
+    }
+
+    fn replace_targets(
+        &mut self,
+        in_scope: impl Fn(&Target) -> bool,
+        targets: Vec<Target>,
+    ) -> AllocationReport {
         let mut incoming: HashMap<u64, Target> = HashMap::with_capacity(targets.len());
         for target in targets {
             incoming.insert(target.identity, target);
         }
-        let removed: Vec<u64> = self.slots.keys().filter(|id| !incoming.contains_key(id)).copied().collect();
+        let removed: Vec<u64> = self
+            .slots
+            .iter()
+            .filter(|(id, slot)| in_scope(&slot.target) && !incoming.contains_key(id))
+            .map(|(id, _)| *id)
+            .collect();
         self.remove_targets(&removed);
         let mut added = Vec::new();
         for (id, target) in incoming {
@@ -198,7 +234,10 @@ impl Allocator {
         let primary = self.choice.primary.clone();
         let input = self.source().build(&batch, primary.info(), load, &self.choice.primary_options);
         let mut errors = Vec::new();
-        let mut output = match primary.assign(&input) {
+        let mut calls = Vec::new();
+        let result = primary.assign(&input);
+        calls.push(StrategyCall { strategy: primary.name().to_string(), result: call_result(&result) });
+        let mut output = match result {
             Ok(output) => output,
             Err(e) => {
                 tracing::error!(strategy = primary.name(), error = %e, targets = batch.len(), "strategy failed; keeping previous assignments and placing new targets with native consistent hashing");
@@ -206,15 +245,21 @@ impl Allocator {
                 self.recover(&batch)
             }
         };
-        self.resolve_deferred(&batch, &mut output, &mut errors);
+        self.resolve_deferred(&batch, &mut output, &mut errors, &mut calls);
         let moved = self.apply(&batch, &output);
         let error = if errors.is_empty() { None } else { Some(errors.join("; ")) };
-        self.report(batch.len(), moved, error)
+        AllocationReport { calls, ..self.report(batch.len(), moved, error) }
     }
 
     /// Sends the targets the primary deferred to the fallback strategy, or
     /// leaves them unassigned when there is none.
-    fn resolve_deferred(&self, batch: &[u64], output: &mut [u32], errors: &mut Vec<String>) {
+    fn resolve_deferred(
+        &self,
+        batch: &[u64],
+        output: &mut [u32],
+        errors: &mut Vec<String>,
+        calls: &mut Vec<StrategyCall>,
+    ) {
         let deferred: Vec<usize> = (0..output.len()).filter(|&i| output[i] == FALLBACK).collect();
         if deferred.is_empty() {
             return;
@@ -227,7 +272,9 @@ impl Allocator {
         };
         let ids: Vec<u64> = deferred.iter().map(|&i| batch[i]).collect();
         let input = self.source().build(&ids, fallback.info(), Load::default(), options);
-        let decided = match fallback.assign(&input) {
+        let result = fallback.assign(&input);
+        calls.push(StrategyCall { strategy: fallback.name().to_string(), result: call_result(&result) });
+        let decided = match result {
             Ok(decided) => decided,
             Err(e) => {
                 tracing::error!(strategy = fallback.name(), error = %e, targets = ids.len(), "fallback strategy failed");
@@ -329,7 +376,7 @@ impl Allocator {
     }
 
     fn report(&self, batch: usize, moved: usize, strategy_error: Option<String>) -> AllocationReport {
-        AllocationReport { batch, moved, unassigned: self.unassigned(), strategy_error }
+        AllocationReport { batch, moved, unassigned: self.unassigned(), strategy_error, calls: Vec::new() }
     }
 
     // --- views ---
@@ -372,6 +419,13 @@ impl Allocator {
                 (c.id.clone(), count)
             })
             .collect()
+    }
+}
+
+fn call_result(result: &Result<Vec<u32>, CallError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
     }
 }
 

@@ -18,6 +18,12 @@ pub trait Assigner: Send + Sync {
     fn name(&self) -> &str {
         &self.info().name
     }
+
+    /// sha256 of the component, or `native`.
+    fn digest(&self) -> &str;
+
+    /// Where it came from: `built-in`, a file path, or `native`.
+    fn source(&self) -> String;
 }
 
 impl Assigner for StrategyPre {
@@ -29,6 +35,12 @@ impl Assigner for StrategyPre {
     }
     fn assign(&self, input: &AssignInput) -> Result<Vec<u32>, CallError> {
         StrategyPre::assign(self, input)
+    }
+    fn digest(&self) -> &str {
+        StrategyPre::digest(self)
+    }
+    fn source(&self) -> String {
+        StrategyPre::source(self).to_string()
     }
 }
 
@@ -56,6 +68,12 @@ impl<S: Strategy + Send + Sync> Assigner for NativeAssigner<S> {
         let output = self.strategy.assign(input).map_err(CallError::Guest)?;
         validate_output(input, &output).map_err(|v| CallError::InvalidOutput(v.to_string()))?;
         Ok(output)
+    }
+    fn digest(&self) -> &str {
+        "native"
+    }
+    fn source(&self) -> String {
+        "native".into()
     }
 }
 

@@ -15,6 +15,6 @@ mod batch;
 mod interner;
 mod target;
 
-pub use allocator::{AllocationReport, Allocator, StrategyChoice};
+pub use allocator::{AllocationReport, Allocator, ServingIndex, StrategyCall, StrategyChoice};
 pub use assigner::{Assigner, NativeAssigner, native_fallback};
 pub use target::{Collector, Labels, Target, identity_hash, node_name};

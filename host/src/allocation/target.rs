@@ -54,6 +54,9 @@ pub struct Target {
     pub address_hash: u64,
     /// The node the target runs on, from its Kubernetes meta labels.
     pub node: Option<Arc<str>>,
+    /// xxhash64 over every label, meta labels included: tells whether what is
+    /// served for this target changed.
+    pub labels_hash: u64,
 }
 
 impl Target {
@@ -62,7 +65,22 @@ impl Target {
     pub fn new(job: Arc<str>, labels: Labels, identity: u64) -> Target {
         let address = labels.get("__address__").unwrap_or_default().to_string();
         let node = node_name(&labels).map(Arc::from);
-        Target { address_hash: xxhash64(address.as_bytes()), job, address, labels, identity, node }
+        let mut hasher = xxhash_rust::xxh64::Xxh64::new(0);
+        for (name, value) in labels.iter() {
+            hasher.update(name.as_bytes());
+            hasher.update(&[0xff]);
+            hasher.update(value.as_bytes());
+            hasher.update(&[0xff]);
+        }
+        Target {
+            address_hash: xxhash64(address.as_bytes()),
+            labels_hash: hasher.digest(),
+            job,
+            address,
+            labels,
+            identity,
+            node,
+        }
     }
 }
 

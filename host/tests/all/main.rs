@@ -3,5 +3,6 @@
 mod allocator;
 mod cli;
 mod conformance;
+mod e2e_prometheus;
 mod faults;
 mod support;

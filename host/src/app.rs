@@ -1,0 +1,257 @@
+//! The running allocator: wires config, strategies, discovery, allocation
+//! and the server together.
+//!
+//! Allocation runs on one dedicated thread that owns the [`Allocator`]
+//! (strategy calls are blocking Wasm calls); discovery and HTTP run on tokio.
+//! After every change the thread publishes a new immutable snapshot.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::allocation::{AllocationReport, Allocator, Collector, StrategyChoice};
+use crate::config::{AllocatorConfig, CliOverrides, Environment, load_config, socket_addr};
+use crate::discovery::{DiscoveryManager, DiscoveryUpdate, JobTargets};
+use crate::metrics::{
+    ActiveStrategyLabels, AllocateLabels, CallLabels, CollectorLabels, JobLabel, Metrics, SourceLabel,
+    StrategyLabel,
+};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::server::{Body, ServerState, Snapshot, render_scrape_configs, router};
+use crate::strategies::StrategyCatalog;
+
+/// Discovery updates arriving within this window are applied together.
+pub const DISCOVERY_DEBOUNCE: Duration = Duration::from_millis(500);
+/// A steady stream of updates is still applied at least this often.
+pub const MAX_DISCOVERY_DELAY: Duration = Duration::from_secs(5);
+
+/// How to start the server.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub config_file: PathBuf,
+    pub environment: Environment,
+    pub overrides: CliOverrides,
+}
+
+/// Runs the allocator until SIGINT/SIGTERM.
+pub fn serve(options: ServeOptions) -> Result<()> {
+    let (config, warnings) = load_config(&options.config_file, &options.environment, &options.overrides)?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let Some(static_collectors) = config.collectors.clone() else {
+        bail!(
+            "collector discovery from Kubernetes (collector_namespace {:?}) is not available in this version; \
+             list the collectors under `collectors:` in {}",
+            config.collector_namespace,
+            options.config_file.display()
+        );
+    };
+    let runtime = Runtime::new(RuntimeConfig::default())
+        .map_err(|e| anyhow::anyhow!("starting the Wasm runtime: {e:#}"))?;
+    let mut catalog = StrategyCatalog::with_builtins(runtime).context("loading the built-in strategies")?;
+    let choice = choose_strategy(&mut catalog, &config)?;
+    let metrics = Arc::new(Metrics::new());
+    let state = ServerState::new(metrics.clone());
+    state.set_serve_secrets(config.allow_insecure_auth_secrets);
+    let listen = socket_addr(&config.listen_addr).map_err(anyhow::Error::msg)?;
+
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let (updates_tx, updates_rx) = channel::<DiscoveryUpdate>();
+    let _discovery = {
+        let _guard = tokio.enter();
+        DiscoveryManager::start(&config.prometheus, updates_tx)
+    };
+    let collectors: Vec<Collector> =
+        static_collectors.iter().map(|c| Collector::new(&c.id, c.node.as_deref())).collect();
+    let allocation = {
+        let state = state.clone();
+        let metrics = metrics.clone();
+        let config = config.clone();
+        std::thread::Builder::new()
+            .name("allocation".into())
+            .spawn(move || allocation_loop(config, choice, collectors, updates_rx, state, metrics))
+            .context("starting the allocation thread")?
+    };
+    tokio.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen_addr))?;
+        tracing::info!(address = %listen, "serving the allocator API");
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")
+    })?;
+    drop(_discovery);
+    drop(allocation);
+    Ok(())
+}
+
+fn choose_strategy(catalog: &mut StrategyCatalog, config: &AllocatorConfig) -> Result<StrategyChoice> {
+    let primary = &config.allocation_strategy;
+    let fallback = config.fallback_strategy();
+    let fallback_options = fallback.as_deref().map(|f| config.strategy_options(f)).unwrap_or_default();
+    let choice = catalog
+        .choose(
+            primary,
+            &config.strategy_options(primary),
+            fallback.as_deref().map(|f| (f, fallback_options.as_str())),
+        )
+        .context("`allocation_strategy`")?;
+    tracing::info!(strategy = %primary, fallback = ?fallback, "strategy selected");
+    Ok(choice)
+}
+
+fn allocation_loop(
+    config: AllocatorConfig,
+    choice: StrategyChoice,
+    collectors: Vec<Collector>,
+    updates: Receiver<DiscoveryUpdate>,
+    state: Arc<ServerState>,
+    metrics: Arc<Metrics>,
+) {
+    let strategy = choice.primary.name().to_string();
+    record_active_strategy(&metrics, &choice);
+    let mut allocator = Allocator::new(choice);
+    let started = Instant::now();
+    metrics.collectors_discovered.set(collectors.len() as i64);
+    let report = allocator.set_collectors(collectors);
+    record_step(&metrics, &strategy, "SetCollectors", started, &report);
+    metrics
+        .collectors_allocatable
+        .get_or_create(&StrategyLabel { strategy: strategy.clone() })
+        .set(allocator.collectors().len() as i64);
+    metrics.events.get_or_create(&SourceLabel { source: "EventSourceConfigMap".into() }).inc();
+
+    let scrape_configs = (
+        Arc::new(Body::new(render_scrape_configs(&config.prometheus.scrape_configs, true))),
+        Arc::new(Body::new(render_scrape_configs(&config.prometheus.scrape_configs, false))),
+    );
+    let publish = |allocator: &Allocator| {
+        let previous = state.snapshot();
+        state.publish(Snapshot::build(&previous, allocator, scrape_configs.clone()));
+    };
+    publish(&allocator);
+
+    let mut jobs = JobTargets::default();
+    loop {
+        let Ok(first) = updates.recv() else { return };
+        let mut dirty = BTreeSet::new();
+        let window_started = Instant::now();
+        let mut next = Some(first);
+        while let Some(update) = next.take() {
+            let job = update.source.job.clone();
+            if jobs.apply(update) {
+                dirty.insert(job);
+            }
+            if window_started.elapsed() >= MAX_DISCOVERY_DELAY {
+                break;
+            }
+            match updates.recv_timeout(DISCOVERY_DEBOUNCE) {
+                Ok(update) => next = Some(update),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        if dirty.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let mut report = AllocationReport::default();
+        for job in &dirty {
+            let step = allocator.set_job_targets(job, jobs.targets(job));
+            report.batch += step.batch;
+            report.moved += step.moved;
+            report.unassigned = step.unassigned;
+            report.strategy_error = report.strategy_error.or(step.strategy_error);
+            report.calls.extend(step.calls);
+        }
+        for (job, count) in jobs.discovered_per_job() {
+            metrics.targets.get_or_create(&JobLabel { job_name: job.to_string() }).set(count as i64);
+        }
+        metrics.targets_remaining.set(allocator.target_count() as i64);
+        record_step(&metrics, &strategy, "SetTargets", started, &report);
+        publish(&allocator);
+        record_targets_per_collector(&metrics, &strategy, &allocator);
+        tracing::debug!(
+            jobs = dirty.len(),
+            batch = report.batch,
+            moved = report.moved,
+            "applied discovery updates"
+        );
+    }
+}
+
+fn record_step(metrics: &Metrics, strategy: &str, method: &str, started: Instant, report: &AllocationReport) {
+    metrics
+        .time_to_allocate
+        .get_or_create(&AllocateLabels { method: method.into(), strategy: strategy.into() })
+        .observe(started.elapsed().as_secs_f64());
+    metrics.targets_unassigned.set(report.unassigned as i64);
+    for call in &report.calls {
+        metrics
+            .strategy_calls
+            .get_or_create(&CallLabels { strategy: call.strategy.clone(), result: call.result.into() })
+            .inc();
+    }
+    if !report.calls.is_empty() {
+        metrics.strategy_fallback_active.set(i64::from(report.strategy_error.is_some()));
+    }
+    if let Some(error) = &report.strategy_error {
+        tracing::warn!(%error, "allocation fell back to native consistent hashing for new targets");
+    }
+}
+
+fn record_targets_per_collector(metrics: &Metrics, strategy: &str, allocator: &Allocator) {
+    metrics.targets_per_collector.clear();
+    for (collector, count) in allocator.targets_per_collector() {
+        metrics
+            .targets_per_collector
+            .get_or_create(&CollectorLabels {
+                collector_name: collector.to_string(),
+                strategy: strategy.into(),
+            })
+            .set(count as i64);
+    }
+}
+
+fn record_active_strategy(metrics: &Metrics, choice: &StrategyChoice) {
+    metrics.active_strategy.clear();
+    let info = choice.primary.info();
+    metrics
+        .active_strategy
+        .get_or_create(&ActiveStrategyLabels {
+            strategy: info.name.clone(),
+            version: info.version.clone(),
+            digest: choice.primary.digest().to_string(),
+            source: choice.primary.source().to_string(),
+        })
+        .set(1);
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

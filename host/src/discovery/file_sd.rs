@@ -1,0 +1,166 @@
+//! `file_sd_configs`: target groups from JSON or YAML files, re-read when a
+//! watched directory changes (notify) and every `refresh_interval` (volumes
+//! such as Kubernetes ConfigMaps are not always reported by inotify).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::Watcher;
+use std::sync::mpsc::Sender;
+
+use tokio::sync::mpsc;
+
+use super::target_group::{TargetGroup, parse_target_groups};
+use super::{DiscoveryUpdate, SourceKey};
+use crate::config::FileSdConfig;
+
+/// Collapses bursts of file events (an editor's save, a ConfigMap swap).
+const EVENT_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Runs one `file_sd_configs` entry until the receiver is dropped.
+pub async fn run_file_sd(source: SourceKey, config: FileSdConfig, updates: Sender<DiscoveryUpdate>) {
+    let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
+    // The watcher lives as long as this task; events only wake the loop.
+    let _watcher = watch_directories(&config.files, wake_tx);
+    let mut last_good: BTreeMap<PathBuf, Vec<TargetGroup>> = BTreeMap::new();
+    let mut last_sent: Option<Vec<TargetGroup>> = None;
+    loop {
+        let files = expand_globs(&config.files);
+        last_good.retain(|path, _| files.contains(path));
+        for path in &files {
+            match read_groups(path).await {
+                Ok(groups) => {
+                    last_good.insert(path.clone(), groups);
+                }
+                Err(message) => {
+                    // Keep the file's previous groups: a half-written file must not drop targets.
+                    tracing::warn!(job = %source.job, file = %path.display(), "file_sd: {message}; keeping the previous targets of this file");
+                }
+            }
+        }
+        let groups: Vec<TargetGroup> = last_good.values().flatten().cloned().collect();
+        if last_sent.as_ref() != Some(&groups) {
+            last_sent = Some(groups.clone());
+            if updates.send(DiscoveryUpdate { source: source.clone(), groups }).is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.refresh_interval) => {}
+            Some(()) = wake_rx.recv() => {
+                tokio::time::sleep(EVENT_DEBOUNCE).await;
+                while wake_rx.try_recv().is_ok() {}
+            }
+        }
+    }
+}
+
+async fn read_groups(path: &Path) -> Result<Vec<TargetGroup>, String> {
+    let text = tokio::fs::read_to_string(path).await.map_err(|e| format!("cannot read: {e}"))?;
+    let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
+    let groups = if is_yaml {
+        let value: serde_json::Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("invalid YAML: {e}"))?;
+        parse_target_groups(&value.to_string())
+    } else {
+        parse_target_groups(&text)
+    };
+    groups.map_err(|e| e.to_string())
+}
+
+/// Files matching the configured paths, whose last element may hold `*` and `?`.
+pub fn expand_globs(patterns: &[String]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for pattern in patterns {
+        let path = Path::new(pattern);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !name.contains(['*', '?']) {
+            if path.is_file() {
+                files.push(path.to_path_buf());
+            }
+            continue;
+        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            if let Some(candidate) = file_name.to_str()
+                && wildcard_match(name, candidate)
+                && entry.path().is_file()
+            {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+fn watch_directories(patterns: &[String], wake: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = wake.try_send(());
+        }
+    })
+    .map_err(|e| tracing::warn!("file_sd: cannot watch files ({e}); relying on refresh_interval"))
+    .ok()?;
+    for pattern in patterns {
+        let dir = Path::new(pattern).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if let Err(e) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), "file_sd: cannot watch ({e}); relying on refresh_interval");
+        }
+    }
+    Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_file_names() {
+        assert!(wildcard_match("*.json", "a.json"));
+        assert!(wildcard_match("tg_?.yml", "tg_1.yml"));
+        assert!(!wildcard_match("tg_?.yml", "tg_10.yml"));
+        assert!(wildcard_match("*", ""));
+        assert!(!wildcard_match("*.json", "a.yaml"));
+    }
+
+    #[test]
+    fn globs_expand_in_the_last_element_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.json", "b.json", "c.yaml"] {
+            std::fs::write(dir.path().join(name), "[]").unwrap();
+        }
+        let pattern = dir.path().join("*.json").display().to_string();
+        let plain = dir.path().join("c.yaml").display().to_string();
+        let missing = dir.path().join("nope.json").display().to_string();
+        let files = expand_globs(&[pattern, plain, missing]);
+        let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["a.json", "b.json", "c.yaml"]);
+    }
+}

@@ -1,0 +1,203 @@
+//! What the server answers from: immutable, rebuilt after each change and
+//! swapped in whole, so a request sees either the old or the new state.
+//!
+//! Target lists are encoded once per (job, collector) slice; a rebuild reuses
+//! the bytes of every slice whose targets did not change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::body::Body;
+use crate::allocation::{Allocator, Target};
+
+/// One (job, collector) target list.
+#[derive(Debug)]
+pub struct Slice {
+    fingerprint: u64,
+    pub body: Arc<Body>,
+}
+
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Set once the first config has been applied (`/readyz`).
+    pub ready: bool,
+    pub scrape_configs_redacted: Arc<Body>,
+    pub scrape_configs_full: Arc<Body>,
+    /// `/jobs`.
+    pub jobs: Arc<Body>,
+    /// Known collectors, sorted.
+    pub collectors: Vec<Arc<str>>,
+    /// job → collector → targets.
+    pub slices: HashMap<Arc<str>, HashMap<Arc<str>, Slice>>,
+    pub empty_list: Arc<Body>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        let empty_object = Arc::new(Body::new("{}"));
+        Snapshot {
+            ready: false,
+            scrape_configs_redacted: empty_object.clone(),
+            scrape_configs_full: empty_object,
+            jobs: Arc::new(Body::new("{}\n")),
+            collectors: Vec::new(),
+            slices: HashMap::new(),
+            empty_list: Arc::new(Body::new("[]\n")),
+        }
+    }
+}
+
+impl Snapshot {
+    /// A snapshot of `allocator`'s assignment, reusing `previous`'s slices
+    /// where nothing changed.
+    pub fn build(
+        previous: &Snapshot,
+        allocator: &Allocator,
+        scrape_configs: (Arc<Body>, Arc<Body>),
+    ) -> Snapshot {
+        let mut slices: HashMap<Arc<str>, HashMap<Arc<str>, Slice>> = HashMap::new();
+        for (collector, jobs) in allocator.index() {
+            for (job, targets) in jobs {
+                let fingerprint = fingerprint(targets.values());
+                let reused = previous
+                    .slices
+                    .get(job)
+                    .and_then(|by_collector| by_collector.get(collector))
+                    .filter(|slice| slice.fingerprint == fingerprint)
+                    .map(|slice| slice.body.clone());
+                let body = reused.unwrap_or_else(|| Arc::new(Body::new(encode_targets(targets.values()))));
+                slices.entry(job.clone()).or_default().insert(collector.clone(), Slice { fingerprint, body });
+            }
+        }
+        let mut job_names: Vec<&Arc<str>> = slices.keys().collect();
+        job_names.sort();
+        let mut jobs = serde_json::Map::new();
+        for job in job_names {
+            jobs.insert(
+                job.to_string(),
+                serde_json::json!({ "_link": format!("/jobs/{}/targets", query_escape(job)) }),
+            );
+        }
+        let mut jobs_body = serde_json::to_vec(&jobs).expect("JSON values serialize");
+        jobs_body.push(b'\n');
+        Snapshot {
+            ready: true,
+            scrape_configs_redacted: scrape_configs.0,
+            scrape_configs_full: scrape_configs.1,
+            jobs: Arc::new(Body::new(jobs_body)),
+            collectors: allocator.collectors().iter().map(|c| c.id.clone()).collect(),
+            slices,
+            empty_list: previous.empty_list.clone(),
+        }
+    }
+
+    /// The targets of `job` for `collector`: `[]` for an unknown job or collector.
+    pub fn slice(&self, job: &str, collector: &str) -> &Arc<Body> {
+        self.slices.get(job).and_then(|c| c.get(collector)).map_or(&self.empty_list, |s| &s.body)
+    }
+
+    /// `/jobs/<job>/targets` without a collector: every known collector with
+    /// its link and targets (an unknown job gives every collector `[]`).
+    pub fn job_by_collector(&self, job: &str) -> Vec<u8> {
+        let mut out = Vec::from(&b"{"[..]);
+        for (i, collector) in self.collectors.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let link =
+                format!("/jobs/{}/targets?collector_id={}", query_escape(job), query_escape(collector));
+            serde_json::to_writer(&mut out, &**collector).expect("strings serialize");
+            out.extend_from_slice(b":{\"_link\":");
+            serde_json::to_writer(&mut out, &link).expect("strings serialize");
+            out.extend_from_slice(b",\"targets\":");
+            let targets = &self.slice(job, collector).bytes;
+            out.extend_from_slice(targets.strip_suffix(b"\n").unwrap_or(targets));
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"}\n");
+        out
+    }
+}
+
+fn fingerprint<'a>(targets: impl Iterator<Item = &'a Arc<Target>>) -> u64 {
+    let mut hasher = xxhash_rust::xxh64::Xxh64::new(0);
+    for t in targets {
+        hasher.update(&t.identity.to_le_bytes());
+        hasher.update(&t.labels_hash.to_le_bytes());
+    }
+    hasher.digest()
+}
+
+/// `[{"targets":["<address>"],"labels":{...}}, ...]` plus a newline, in
+/// identity order; labels are the discovered ones, sorted by name.
+fn encode_targets<'a>(targets: impl Iterator<Item = &'a Arc<Target>>) -> Vec<u8> {
+    let mut out = Vec::from(&b"["[..]);
+    for (i, target) in targets.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"targets\":[");
+        serde_json::to_writer(&mut out, &target.address).expect("strings serialize");
+        out.extend_from_slice(b"],\"labels\":{");
+        for (j, (name, value)) in target.labels.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, name).expect("strings serialize");
+            out.push(b':');
+            serde_json::to_writer(&mut out, value).expect("strings serialize");
+        }
+        out.extend_from_slice(b"}}");
+    }
+    out.extend_from_slice(b"]\n");
+    out
+}
+
+/// Go's `url.QueryEscape`, which the collector uses for job names in URLs.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte.
+pub fn query_unescape(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_escaping_matches_go() {
+        assert_eq!(query_escape("serviceMonitor/ns/a b/0"), "serviceMonitor%2Fns%2Fa+b%2F0");
+        assert_eq!(
+            query_unescape("serviceMonitor%2Fns%2Fa+b%2F0").as_deref(),
+            Some("serviceMonitor/ns/a b/0")
+        );
+        assert_eq!(query_unescape("bad%zz"), None);
+        assert_eq!(query_unescape("cut%2"), None);
+    }
+}

@@ -1,0 +1,234 @@
+//! End to end with real Prometheus servers as the collectors.
+//!
+//! Each `prometheus` process (Debian's package) is configured the way the
+//! OpenTelemetry Collector's receiver rewrites jobs: one `http_sd_configs`
+//! entry per job pointing at `/jobs/<job>/targets?collector_id=<its id>`.
+//! What each server actually discovers must equal the allocator's split.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{free_port, http_get};
+
+const JOBS: [&str; 2] = ["static-job", "file-job"];
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Allocator {
+    _process: Process,
+    port: u16,
+}
+
+fn start_allocator(dir: &Path, port: u16, collectors: &[&str]) -> Allocator {
+    let collectors: String = collectors.iter().map(|c| format!("  - id: {c}\n")).collect();
+    let static_targets: Vec<String> = (1..=12).map(|i| format!("'10.1.0.{i}:9100'")).collect();
+    let config = format!(
+        "listen_addr: 127.0.0.1:{port}\ncollectors:\n{collectors}config:\n  scrape_configs:\n    - job_name: static-job\n      static_configs:\n        - targets: [{}]\n    - job_name: file-job\n      file_sd_configs:\n        - files: ['{}/sd/*.json']\n          refresh_interval: 1s\n",
+        static_targets.join(", "),
+        dir.display()
+    );
+    let path = dir.join("targetallocator.yaml");
+    std::fs::write(&path, config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_target-allocator"))
+        .arg("--config-file")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the allocator");
+    let allocator = Allocator { _process: Process(child), port };
+    wait_for("the allocator to be ready", || {
+        http_get(port, "/readyz").map(|(s, _)| s == 200).unwrap_or(false)
+    });
+    allocator
+}
+
+fn start_prometheus(dir: &Path, allocator_port: u16, collector: &str) -> (Process, u16) {
+    let port = free_port();
+    let data = dir.join(format!("data-{collector}"));
+    let jobs: String = JOBS
+        .iter()
+        .map(|job| {
+            format!(
+                "  - job_name: {job}\n    scrape_interval: 1h\n    http_sd_configs:\n      - url: http://127.0.0.1:{allocator_port}/jobs/{job}/targets?collector_id={collector}\n        refresh_interval: 1s\n"
+            )
+        })
+        .collect();
+    let config = dir.join(format!("prometheus-{collector}.yml"));
+    std::fs::write(&config, format!("scrape_configs:\n{jobs}")).unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus (scripts/setup --tests installs it)");
+    (Process(child), port)
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// job → addresses a Prometheus server discovered.
+fn discovered(prometheus_port: u16) -> Option<BTreeMap<String, BTreeSet<String>>> {
+    let (status, body) = http_get(prometheus_port, "/api/v1/targets?state=active").ok()?;
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let mut out: BTreeMap<String, BTreeSet<String>> =
+        JOBS.iter().map(|j| (j.to_string(), BTreeSet::new())).collect();
+    for t in v["data"]["activeTargets"].as_array()? {
+        let job = t["scrapePool"].as_str()?.to_string();
+        let address = t["discoveredLabels"]["__address__"].as_str()?.to_string();
+        out.entry(job).or_default().insert(address);
+    }
+    Some(out)
+}
+
+/// job → addresses the allocator assigns to `collector`.
+fn assigned(allocator_port: u16, collector: &str) -> BTreeMap<String, BTreeSet<String>> {
+    JOBS.iter()
+        .map(|job| {
+            let (status, body) =
+                http_get(allocator_port, &format!("/jobs/{job}/targets?collector_id={collector}")).unwrap();
+            assert_eq!(status, 200);
+            let groups: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+            let addresses = groups.iter().map(|g| g["targets"][0].as_str().unwrap().to_string()).collect();
+            (job.to_string(), addresses)
+        })
+        .collect()
+}
+
+/// Waits until every Prometheus server discovers exactly what the allocator
+/// assigns to it, then checks the split covers `expected` once.
+fn converge(allocator: &Allocator, servers: &[(&str, u16)], expected: &BTreeMap<&str, BTreeSet<String>>) {
+    wait_for("the allocator to hold every expected target", || {
+        JOBS.iter().all(|job| {
+            let union: BTreeSet<String> =
+                servers.iter().flat_map(|(c, _)| assigned(allocator.port, c).remove(*job).unwrap()).collect();
+            union == expected[job]
+        })
+    });
+    wait_for("the Prometheus servers to follow the allocator", || {
+        servers.iter().all(|(collector, port)| discovered(*port) == Some(assigned(allocator.port, collector)))
+    });
+    for job in JOBS {
+        let mut seen = BTreeSet::new();
+        for (collector, port) in servers {
+            for address in &discovered(*port).unwrap()[job] {
+                assert!(
+                    seen.insert(address.clone()),
+                    "{address} of {job} is scraped twice (also by {collector})"
+                );
+            }
+        }
+        assert_eq!(&seen, &expected[job], "{job}: every target scraped exactly once");
+    }
+    // Each server got a share: the split is real.
+    for (collector, port) in servers {
+        let total: usize = discovered(*port).unwrap().values().map(BTreeSet::len).sum();
+        assert!(total > 0, "{collector} got no targets");
+    }
+}
+
+fn write_file_sd(dir: &Path, name: &str, addresses: &[String]) {
+    let sd = dir.join("sd");
+    std::fs::create_dir_all(&sd).unwrap();
+    let body = serde_json::json!([{ "targets": addresses, "labels": { "team": "e2e" } }]);
+    // Write then rename, as a careful writer (or a ConfigMap update) would.
+    let tmp: PathBuf = sd.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, body.to_string()).unwrap();
+    std::fs::rename(&tmp, sd.join(name)).unwrap();
+}
+
+#[test]
+fn prometheus_servers_scrape_exactly_the_allocators_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let file_targets: Vec<String> = (1..=10).map(|i| format!("10.2.0.{i}:8080")).collect();
+    write_file_sd(dir, "a.json", &file_targets);
+    let port = free_port();
+    let allocator = start_allocator(dir, port, &["prom-0", "prom-1"]);
+    let (_p0, port0) = start_prometheus(dir, port, "prom-0");
+    let (_p1, port1) = start_prometheus(dir, port, "prom-1");
+    let statics: BTreeSet<String> = (1..=12).map(|i| format!("10.1.0.{i}:9100")).collect();
+    let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::from([
+        ("static-job", statics.clone()),
+        ("file-job", file_targets.iter().cloned().collect()),
+    ]);
+    converge(&allocator, &[("prom-0", port0), ("prom-1", port1)], &expected);
+
+    // A target added to and one removed from the file_sd file.
+    let mut changed = file_targets[1..].to_vec();
+    changed.push("10.2.0.99:8080".into());
+    write_file_sd(dir, "a.json", &changed);
+    expected.insert("file-job", changed.iter().cloned().collect());
+    converge(&allocator, &[("prom-0", port0), ("prom-1", port1)], &expected);
+
+    // A third collector in the config (the allocator restarts on the same port,
+    // as the reference does on a config change; hot reload is not needed here).
+    drop(allocator);
+    let allocator = start_allocator(dir, port, &["prom-0", "prom-1", "prom-2"]);
+    let (_p2, port2) = start_prometheus(dir, port, "prom-2");
+    converge(&allocator, &[("prom-0", port0), ("prom-1", port1), ("prom-2", port2)], &expected);
+
+    // And removed again: its targets go back to the other two.
+    drop(allocator);
+    let allocator = start_allocator(dir, port, &["prom-0", "prom-1"]);
+    converge(&allocator, &[("prom-0", port0), ("prom-1", port1)], &expected);
+    wait_for("prom-2 to drop its targets", || {
+        discovered(port2).is_some_and(|d| d.values().all(BTreeSet::is_empty))
+    });
+}
+
+#[test]
+fn promtool_accepts_a_config_built_from_scrape_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let allocator = start_allocator(dir.path(), port, &["c1"]);
+    let (status, body) = http_get(allocator.port, "/scrape_configs").unwrap();
+    assert_eq!(status, 200);
+    let jobs: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(jobs.keys().collect::<Vec<_>>(), ["file-job", "static-job"]);
+    // What the collector's receiver does: replace each job's SD with HTTP SD.
+    let rewritten: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|(name, job)| {
+            let mut job = job.as_object().unwrap().clone();
+            job.retain(|k, _| !k.ends_with("_sd_configs") && k != "static_configs");
+            job.insert(
+                "http_sd_configs".into(),
+                serde_json::json!([{ "url": format!("http://127.0.0.1:{port}/jobs/{name}/targets?collector_id=c1") }]),
+            );
+            serde_json::Value::Object(job)
+        })
+        .collect();
+    let config = dir.path().join("prometheus.yml");
+    // JSON is YAML.
+    std::fs::write(&config, serde_json::json!({ "scrape_configs": rewritten }).to_string()).unwrap();
+    let out =
+        Command::new("promtool").arg("check").arg("config").arg(&config).output().expect("run promtool");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
