@@ -43,6 +43,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
     for warning in warnings {
         tracing::warn!("{warning}");
     }
+    refuse_unavailable_features(&config)?;
     let Some(static_collectors) = config.collectors.clone() else {
         bail!(
             "collector discovery from Kubernetes (collector_namespace {:?}) is not available in this version; \
@@ -89,6 +90,32 @@ pub fn serve(options: ServeOptions) -> Result<()> {
     })?;
     drop(_discovery);
     drop(allocation);
+    Ok(())
+}
+
+/// Features the config can ask for that this version cannot deliver: refuse
+/// rather than run without them, or warn where the job still works.
+fn refuse_unavailable_features(config: &AllocatorConfig) -> Result<()> {
+    if config.https.enabled {
+        bail!("`https.enabled`: the mTLS listener is not available in this version");
+    }
+    if config.prometheus_cr.enabled {
+        bail!("`prometheus_cr.enabled`: Prometheus CR discovery is not available in this version");
+    }
+    for job in &config.prometheus.scrape_configs {
+        for key in job.printed.keys().filter(|k| k.ends_with("_sd_configs")) {
+            if !matches!(key.as_str(), "file_sd_configs" | "http_sd_configs") {
+                tracing::warn!(job = %job.job_name, "`{key}` is served in /scrape_configs but not run by this version: the job gets no targets from it");
+            }
+        }
+    }
+    if config.filter_strategy == crate::config::FILTER_RELABEL_CONFIG
+        && config.prometheus.scrape_configs.iter().any(|j| j.printed.contains_key("relabel_configs"))
+    {
+        tracing::warn!(
+            "filter_strategy relabel-config: relabel rules are not applied before allocation in this version; collectors still apply them when scraping"
+        );
+    }
     Ok(())
 }
 

@@ -159,3 +159,16 @@ async fn record_duration(State(state): State<Arc<ServerState>>, request: Request
     state.metrics.http_duration.get_or_create(&PathLabel { path }).observe(started.elapsed().as_secs_f64());
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readyz_is_unavailable_until_the_first_snapshot() {
+        let state = ServerState::new(Arc::new(Metrics::new()));
+        assert_eq!(readyz(State(state.clone())).await, StatusCode::SERVICE_UNAVAILABLE);
+        state.publish(Snapshot { ready: true, ..Snapshot::default() });
+        assert_eq!(readyz(State(state)).await, StatusCode::OK);
+    }
+}

@@ -8,9 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::{free_port, http_get};
+use crate::support::{RunningAllocator, free_port, http_get, spawn_allocator, wait_for};
 
 const JOBS: [&str; 2] = ["static-job", "file-job"];
 
@@ -24,33 +23,15 @@ impl Drop for Process {
     }
 }
 
-struct Allocator {
-    _process: Process,
-    port: u16,
-}
-
-fn start_allocator(dir: &Path, port: u16, collectors: &[&str]) -> Allocator {
+fn start_allocator(dir: &Path, port: u16, collectors: &[&str]) -> RunningAllocator {
     let collectors: String = collectors.iter().map(|c| format!("  - id: {c}\n")).collect();
     let static_targets: Vec<String> = (1..=12).map(|i| format!("'10.1.0.{i}:9100'")).collect();
     let config = format!(
-        "listen_addr: 127.0.0.1:{port}\ncollectors:\n{collectors}config:\n  scrape_configs:\n    - job_name: static-job\n      static_configs:\n        - targets: [{}]\n    - job_name: file-job\n      file_sd_configs:\n        - files: ['{}/sd/*.json']\n          refresh_interval: 1s\n",
+        "collectors:\n{collectors}config:\n  scrape_configs:\n    - job_name: static-job\n      static_configs:\n        - targets: [{}]\n    - job_name: file-job\n      file_sd_configs:\n        - files: ['{}/sd/*.json']\n          refresh_interval: 1s\n",
         static_targets.join(", "),
         dir.display()
     );
-    let path = dir.join("targetallocator.yaml");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_target-allocator"))
-        .arg("--config-file")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the allocator");
-    let allocator = Allocator { _process: Process(child), port };
-    wait_for("the allocator to be ready", || {
-        http_get(port, "/readyz").map(|(s, _)| s == 200).unwrap_or(false)
-    });
-    allocator
+    spawn_allocator(dir, port, &config, &[])
 }
 
 fn start_prometheus(dir: &Path, allocator_port: u16, collector: &str) -> (Process, u16) {
@@ -75,14 +56,6 @@ fn start_prometheus(dir: &Path, allocator_port: u16, collector: &str) -> (Proces
         .spawn()
         .expect("start prometheus (scripts/setup --tests installs it)");
     (Process(child), port)
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// job → addresses a Prometheus server discovered.
@@ -118,7 +91,11 @@ fn assigned(allocator_port: u16, collector: &str) -> BTreeMap<String, BTreeSet<S
 
 /// Waits until every Prometheus server discovers exactly what the allocator
 /// assigns to it, then checks the split covers `expected` once.
-fn converge(allocator: &Allocator, servers: &[(&str, u16)], expected: &BTreeMap<&str, BTreeSet<String>>) {
+fn converge(
+    allocator: &RunningAllocator,
+    servers: &[(&str, u16)],
+    expected: &BTreeMap<&str, BTreeSet<String>>,
+) {
     wait_for("the allocator to hold every expected target", || {
         JOBS.iter().all(|job| {
             let union: BTreeSet<String> =

@@ -1,6 +1,7 @@
 //! The host's integration tests: one binary, one module per area.
 
 mod allocator;
+mod api;
 mod cli;
 mod conformance;
 mod e2e_prometheus;
