@@ -225,6 +225,10 @@ fn record_step(metrics: &Metrics, strategy: &str, method: &str, started: Instant
             .strategy_calls
             .get_or_create(&CallLabels { strategy: call.strategy.clone(), result: call.result.into() })
             .inc();
+        metrics
+            .strategy_call_duration
+            .get_or_create(&StrategyLabel { strategy: call.strategy.clone() })
+            .observe(call.seconds);
     }
     if !report.calls.is_empty() {
         metrics.strategy_fallback_active.set(i64::from(report.strategy_error.is_some()));

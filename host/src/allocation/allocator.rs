@@ -32,7 +32,7 @@ impl StrategyChoice {
 }
 
 /// What one allocation step did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AllocationReport {
     /// Targets the strategy was asked about.
     pub batch: usize,
@@ -48,11 +48,12 @@ pub struct AllocationReport {
 }
 
 /// One strategy call and how it went.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StrategyCall {
     pub strategy: String,
     /// `ok`, or a [`CallError::kind`](crate::runtime::CallError::kind).
     pub result: &'static str,
+    pub seconds: f64,
 }
 
 pub(super) struct Slot {
@@ -235,8 +236,9 @@ impl Allocator {
         let input = self.source().build(&batch, primary.info(), load, &self.choice.primary_options);
         let mut errors = Vec::new();
         let mut calls = Vec::new();
+        let started = std::time::Instant::now();
         let result = primary.assign(&input);
-        calls.push(StrategyCall { strategy: primary.name().to_string(), result: call_result(&result) });
+        calls.push(StrategyCall::new(primary.name(), &result, started));
         let mut output = match result {
             Ok(output) => output,
             Err(e) => {
@@ -272,8 +274,9 @@ impl Allocator {
         };
         let ids: Vec<u64> = deferred.iter().map(|&i| batch[i]).collect();
         let input = self.source().build(&ids, fallback.info(), Load::default(), options);
+        let started = std::time::Instant::now();
         let result = fallback.assign(&input);
-        calls.push(StrategyCall { strategy: fallback.name().to_string(), result: call_result(&result) });
+        calls.push(StrategyCall::new(fallback.name(), &result, started));
         let decided = match result {
             Ok(decided) => decided,
             Err(e) => {
@@ -422,10 +425,20 @@ impl Allocator {
     }
 }
 
-fn call_result(result: &Result<Vec<u32>, CallError>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(e) => e.kind(),
+impl StrategyCall {
+    fn new(
+        strategy: &str,
+        result: &Result<Vec<u32>, CallError>,
+        started: std::time::Instant,
+    ) -> StrategyCall {
+        StrategyCall {
+            strategy: strategy.to_string(),
+            result: match result {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            },
+            seconds: started.elapsed().as_secs_f64(),
+        }
     }
 }
 

@@ -150,6 +150,48 @@ mod tests {
         assert!(!wildcard_match("*.json", "a.yaml"));
     }
 
+    #[tokio::test]
+    async fn reads_json_and_yaml_and_names_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = dir.path().join("a.yml");
+        std::fs::write(&yaml, "- targets: ['x:1']\n  labels:\n    env: prod\n").unwrap();
+        let groups = read_groups(&yaml).await.unwrap();
+        assert_eq!(groups[0].targets, ["x:1"]);
+        assert_eq!(groups[0].labels["env"], "prod");
+        let json = dir.path().join("b.json");
+        std::fs::write(&json, r#"[{"targets": ["y:2"]}]"#).unwrap();
+        assert_eq!(read_groups(&json).await.unwrap()[0].targets, ["y:2"]);
+        std::fs::write(&json, r#"[{"targets": "y:2"}]"#).unwrap();
+        assert!(read_groups(&json).await.unwrap_err().contains("not a list of target groups"));
+        std::fs::write(&yaml, "- targets: [").unwrap();
+        assert!(read_groups(&yaml).await.unwrap_err().contains("invalid YAML"));
+    }
+
+    // Multi-threaded: the test blocks on a std channel while the task runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broken_file_keeps_its_previous_groups_and_a_deleted_one_drops_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.json");
+        std::fs::write(&file, r#"[{"targets": ["a:1"]}]"#).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let source = SourceKey { job: "j".into(), source: "file_sd/0".into() };
+        let config = FileSdConfig {
+            files: vec![file.display().to_string()],
+            refresh_interval: Duration::from_millis(100),
+        };
+        let task = tokio::spawn(run_file_sd(source, config, tx));
+        let next = || rx.recv_timeout(Duration::from_secs(10)).expect("an update").groups;
+        assert_eq!(next()[0].targets, ["a:1"]);
+        std::fs::write(&file, "[{").unwrap();
+        // Several rescans read the broken file: the groups stay, so nothing is sent.
+        assert!(rx.recv_timeout(Duration::from_millis(600)).is_err());
+        std::fs::write(&file, r#"[{"targets": ["b:1"]}]"#).unwrap();
+        assert_eq!(next()[0].targets, ["b:1"]);
+        std::fs::remove_file(&file).unwrap();
+        assert!(next().is_empty());
+        task.abort();
+    }
+
     #[test]
     fn globs_expand_in_the_last_element_only() {
         let dir = tempfile::tempdir().unwrap();

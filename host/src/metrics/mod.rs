@@ -79,6 +79,7 @@ pub struct Metrics {
     pub http_duration: Family<PathLabel, Histogram, fn() -> Histogram>,
     pub events: Family<SourceLabel, Counter>,
     pub strategy_calls: Family<CallLabels, Counter>,
+    pub strategy_call_duration: Family<StrategyLabel, Histogram, fn() -> Histogram>,
     pub strategy_fallback_active: Gauge,
     pub active_strategy: Family<ActiveStrategyLabels, Gauge>,
     pub config_reloads: Family<CallLabels, Counter>,
@@ -104,6 +105,7 @@ impl Metrics {
             http_duration: Family::new_with_constructor(latency_histogram),
             events: Family::default(),
             strategy_calls: Family::default(),
+            strategy_call_duration: Family::new_with_constructor(latency_histogram),
             strategy_fallback_active: Gauge::default(),
             active_strategy: Family::default(),
             config_reloads: Family::default(),
@@ -155,6 +157,11 @@ impl Metrics {
             "opentelemetry_allocator_strategy_calls",
             "Strategy calls by strategy and result (ok or the failure kind)",
             m.strategy_calls.clone(),
+        );
+        r.register(
+            "opentelemetry_allocator_strategy_call_duration_seconds",
+            "Seconds one strategy call took, instantiation and data transfer included",
+            m.strategy_call_duration.clone(),
         );
         r.register(
             "opentelemetry_allocator_strategy_fallback_active",

@@ -191,6 +191,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unchanged_slices_are_reused_and_changed_ones_rebuilt() {
+        use crate::allocation::{Collector, Labels, StrategyChoice, Target, native_fallback};
+        let target = |job: &str, address: &str, extra: &str| {
+            let labels =
+                Labels::new(vec![("__address__".into(), address.into()), ("x".into(), extra.into())]);
+            Target::new(job.into(), labels, crate::allocation::identity_hash([("__address__", address)], job))
+        };
+        let mut allocator = Allocator::new(StrategyChoice::new(native_fallback()));
+        allocator.set_collectors(vec![Collector::new("c", None)]);
+        allocator.set_targets(vec![target("a", "1:1", "v1"), target("b", "2:2", "v1")]);
+        let bodies = (Arc::new(Body::new("{}")), Arc::new(Body::new("{}")));
+        let first = Snapshot::build(&Snapshot::default(), &allocator, bodies.clone());
+        // Job b's only target gets new labels under the same identity.
+        allocator.set_job_targets("b", vec![target("b", "2:2", "v2")]);
+        let second = Snapshot::build(&first, &allocator, bodies);
+        assert!(Arc::ptr_eq(first.slice("a", "c"), second.slice("a", "c")), "job a was not re-encoded");
+        assert!(!Arc::ptr_eq(first.slice("b", "c"), second.slice("b", "c")));
+        assert!(std::str::from_utf8(&second.slice("b", "c").bytes).unwrap().contains("\"x\":\"v2\""));
+        assert!(Arc::ptr_eq(second.slice("zzz", "c"), &second.empty_list));
+    }
+
+    #[test]
     fn query_escaping_matches_go() {
         assert_eq!(query_escape("serviceMonitor/ns/a b/0"), "serviceMonitor%2Fns%2Fa+b%2F0");
         assert_eq!(

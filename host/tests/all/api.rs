@@ -140,6 +140,7 @@ fn health_metrics_and_unknown_paths() {
         "opentelemetry_allocator_http_duration_seconds_count{path=\"/jobs/{job}/targets\"}",
         "opentelemetry_allocator_strategy_calls_total{strategy=\"consistent-hashing\",result=\"ok\"}",
         "opentelemetry_allocator_strategy_active{strategy=\"consistent-hashing\"",
+        "opentelemetry_allocator_strategy_call_duration_seconds_count{strategy=\"consistent-hashing\"}",
     ] {
         assert!(text.contains(needle), "{needle} missing from /metrics:\n{text}");
     }
