@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod metrics;
+pub mod relabel;
 pub mod runtime;
 pub mod server;
 pub mod strategies;

@@ -56,6 +56,28 @@ pub struct HttpSdConfig {
     pub refresh_interval: Duration,
 }
 
+impl ScrapeConfig {
+    /// The labels Prometheus sets on every target of this job before
+    /// relabeling, where the target does not already have them: `job`,
+    /// `__scheme__`, `__metrics_path__`, `__scrape_interval__`,
+    /// `__scrape_timeout__` and `__param_<name>` (first value).
+    pub fn seed_labels(&self) -> Vec<(String, String)> {
+        let mut seeds = vec![
+            ("job".to_string(), self.job_name.clone()),
+            ("__scheme__".to_string(), self.scheme.clone()),
+            ("__metrics_path__".to_string(), self.metrics_path.clone()),
+            ("__scrape_interval__".to_string(), format_duration(self.scrape_interval)),
+            ("__scrape_timeout__".to_string(), format_duration(self.scrape_timeout)),
+        ];
+        for (name, values) in &self.params {
+            if let Some(first) = values.first() {
+                seeds.push((format!("__param_{name}"), first.clone()));
+            }
+        }
+        seeds
+    }
+}
+
 /// Parses the `config:` value (already converted to JSON). Errors are
 /// `(key path, message)`, the path relative to `config`.
 pub fn parse_prometheus_config(value: &Value) -> Result<PrometheusConfig, (String, String)> {

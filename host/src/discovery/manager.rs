@@ -68,11 +68,6 @@ impl JobTargets {
         true
     }
 
-    /// Forgets jobs not in `jobs` (after a config change removed them).
-    pub fn retain_jobs(&mut self, keep: impl Fn(&str) -> bool) {
-        self.groups.retain(|job, _| keep(job));
-    }
-
     /// Every target of `job`, in source then group order.
     pub fn targets(&self, job: &str) -> Vec<Target> {
         let Some(sources) = self.groups.get(job) else { return Vec::new() };

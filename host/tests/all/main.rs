@@ -6,4 +6,5 @@ mod cli;
 mod conformance;
 mod e2e_prometheus;
 mod faults;
+mod relabel_promtool;
 mod support;

@@ -1,0 +1,241 @@
+//! The relabel engine against Prometheus itself: `promtool check
+//! service-discovery` (Debian's prometheus package) is the oracle.
+//!
+//! Each fixture is a job with synthetic targets and rules. promtool reports,
+//! per target, the discovered labels (seeded) and the final labels (empty when
+//! dropped). Our engine runs the same rules on the same discovered labels and
+//! must keep or drop the same targets and produce the same labels (after
+//! Prometheus's own post-processing: `__meta_*` removed, `instance` defaulted
+//! to the address).
+//!
+//! Fixtures avoid the corners where Prometheus 2 (this oracle) and 3 (the
+//! reference) differ: `.` against newlines, and `replace` into an invalid name.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use target_allocator::config::parse_prometheus_config;
+use target_allocator::relabel::{LabelMap, parse_rules, relabel};
+
+fn fixtures() -> Vec<(&'static str, Value)> {
+    let targets = json!([
+        {"targets": ["10.0.0.1:9100", "10.0.0.2:9100", "web.example:8080"],
+         "labels": {"__meta_kubernetes_pod_name": "web-1", "__meta_kubernetes_namespace": "prod",
+                    "__meta_kubernetes_pod_label_app": "Web", "env": "prod"}},
+        {"targets": ["10.0.1.1:9100"],
+         "labels": {"__meta_kubernetes_pod_name": "db-0", "__meta_kubernetes_namespace": "data",
+                    "__meta_kubernetes_pod_annotation_note": "line one\nline two", "env": "staging",
+                    "__meta_unicode": "ünïcødé ✓"}}
+    ]);
+    let job = |name: &'static str, extra: Value, rules: Value| {
+        let mut job = json!({"job_name": name, "static_configs": targets.clone(), "relabel_configs": rules});
+        for (k, v) in extra.as_object().unwrap() {
+            job[k] = v.clone();
+        }
+        (name, job)
+    };
+    vec![
+        job(
+            "defaults",
+            json!({}),
+            json!([{"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"}]),
+        ),
+        job(
+            "keep-drop",
+            json!({}),
+            json!([
+                {"action": "keep", "source_labels": ["__meta_kubernetes_namespace"], "regex": "prod|data"},
+                {"action": "drop", "source_labels": ["__address__"], "regex": "10\\.0\\.0\\.2:.*"}
+            ]),
+        ),
+        job(
+            "replace-groups",
+            json!({}),
+            json!([
+                {"source_labels": ["__address__"], "regex": "([^:]+):(\\d+)", "target_label": "host", "replacement": "${1}"},
+                {"source_labels": ["__address__"], "regex": "(?P<h>[^:]+):(?P<p>\\d+)", "target_label": "port_$p", "replacement": "$h"},
+                {"source_labels": ["env", "__meta_kubernetes_namespace"], "separator": "/", "target_label": "where"},
+                {"source_labels": ["missing"], "target_label": "empty_from_missing", "replacement": "fixed"},
+                {"source_labels": ["env"], "regex": "prod", "target_label": "env", "replacement": ""}
+            ]),
+        ),
+        job(
+            "case",
+            json!({}),
+            json!([
+                {"action": "lowercase", "source_labels": ["__meta_kubernetes_pod_label_app"], "target_label": "app"},
+                {"action": "uppercase", "source_labels": ["env"], "target_label": "ENV"},
+                {"action": "Replace", "source_labels": ["__meta_unicode"], "target_label": "u"}
+            ]),
+        ),
+        job(
+            "hashmod",
+            json!({}),
+            json!([
+                {"action": "hashmod", "source_labels": ["__address__"], "modulus": 7, "target_label": "__tmp_hash"},
+                {"action": "keep", "source_labels": ["__tmp_hash"], "regex": "[0-3]"},
+                {"source_labels": ["__tmp_hash"], "target_label": "shard"}
+            ]),
+        ),
+        job(
+            "labelmap",
+            json!({}),
+            json!([
+                {"action": "labelmap", "regex": "__meta_kubernetes_pod_(name|label_(.+))", "replacement": "k8s_$1"},
+                {"action": "labelmap", "regex": "__meta_kubernetes_(namespace)"}
+            ]),
+        ),
+        job(
+            "labeldrop-labelkeep",
+            json!({}),
+            json!([
+                {"action": "labelmap", "regex": "__meta_kubernetes_(.+)"},
+                {"action": "labeldrop", "regex": "pod_label_.*"},
+                {"action": "labelkeep", "regex": "__.*|namespace|pod_name|env"}
+            ]),
+        ),
+        job(
+            "keepequal-dropequal",
+            json!({}),
+            json!([
+                {"source_labels": ["env"], "target_label": "copy"},
+                {"action": "keepequal", "source_labels": ["copy"], "target_label": "env"},
+                {"action": "dropequal", "source_labels": ["__meta_kubernetes_namespace"], "target_label": "env"}
+            ]),
+        ),
+        job(
+            "multiline-utf8",
+            json!({}),
+            json!([
+                {"source_labels": ["__meta_kubernetes_pod_annotation_note"], "regex": "line one\\n(.*)", "target_label": "second"},
+                {"action": "keep", "source_labels": ["__meta_unicode", "env"], "regex": "(ünïcødé ✓;staging|;prod)"}
+            ]),
+        ),
+        job(
+            "seeded",
+            json!({"metrics_path": "/probe", "scheme": "https", "scrape_interval": "15s",
+                             "params": {"module": ["http_2xx"], "target": ["a", "b"]}}),
+            json!([
+                {"source_labels": ["__address__"], "target_label": "__param_target"},
+                {"source_labels": ["__param_target"], "target_label": "instance"},
+                {"target_label": "__address__", "replacement": "blackbox:9115"},
+                {"action": "keep", "source_labels": ["__scheme__", "__metrics_path__", "__scrape_interval__", "job"], "regex": "https;/probe;15s;seeded"}
+            ]),
+        ),
+        job(
+            "address-rewrite",
+            json!({}),
+            json!([
+                {"source_labels": ["__address__"], "regex": "10\\.0\\.0\\.\\d+:9100", "target_label": "__address__", "replacement": "node-exporter:9100"}
+            ]),
+        ),
+    ]
+}
+
+fn promtool(config: &std::path::Path, job: &str) -> Vec<Value> {
+    let out = Command::new("promtool")
+        // Static targets arrive at once; without a short timeout promtool waits 30 s.
+        .args(["check", "service-discovery", "--timeout=300ms"])
+        .arg(config)
+        .arg(job)
+        .output()
+        .expect("run promtool (scripts/setup --tests installs it)");
+    assert!(out.status.success(), "promtool failed on {job}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("promtool output for {job}: {e}"))
+}
+
+fn to_map(value: &Value) -> LabelMap {
+    value.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect()
+}
+
+/// What Prometheus relabels for each target of `job`, in config order: group
+/// labels, the address, then the job's seed labels where absent. (promtool's
+/// own `discoveredLabels` cannot serve: Prometheus 2.42 prints them after
+/// relabeling has modified them.)
+fn discovered(job: &Value) -> Vec<LabelMap> {
+    let parsed = parse_prometheus_config(&json!({ "scrape_configs": [job] })).unwrap();
+    let seeds = parsed.scrape_configs[0].seed_labels();
+    let mut out = Vec::new();
+    for group in job["static_configs"].as_array().unwrap() {
+        for address in group["targets"].as_array().unwrap() {
+            let mut labels = to_map(&group["labels"]);
+            labels.insert("__address__".into(), address.as_str().unwrap().into());
+            for (name, value) in &seeds {
+                labels.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+            out.push(labels);
+        }
+    }
+    out
+}
+
+#[test]
+fn relabeling_matches_promtool_on_every_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = fixtures();
+    let config = dir.path().join("prometheus.yml");
+    let jobs: Vec<&Value> = fixtures.iter().map(|(_, job)| job).collect();
+    std::fs::write(&config, json!({ "scrape_configs": jobs }).to_string()).unwrap();
+    let mut kept = 0;
+    let mut dropped = 0;
+    for (name, job) in &fixtures {
+        let rules = parse_rules(&job["relabel_configs"]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let results = promtool(&config, name);
+        let inputs = discovered(job);
+        // promtool orders its results by its own target hashing and collapses
+        // targets that end with identical labels (as the reference collapses
+        // equal identities), so outcomes compare as sets of kept label sets
+        // plus the number dropped.
+        let mut expected: Vec<LabelMap> = results.iter().map(|r| to_map(&r["labels"])).collect();
+        let mut ours: Vec<LabelMap> = inputs
+            .into_iter()
+            .map(|mut labels| {
+                if !relabel(&mut labels, &rules) {
+                    return LabelMap::new();
+                }
+                // Prometheus's own post-processing after relabeling.
+                labels.retain(|k, _| !k.starts_with("__meta_"));
+                if !labels.contains_key("instance") {
+                    let address = labels["__address__"].clone();
+                    labels.insert("instance".into(), address);
+                }
+                labels
+            })
+            .collect();
+        let split = |all: Vec<LabelMap>| {
+            let dropped = all.iter().filter(|l| l.is_empty()).count();
+            let kept: std::collections::BTreeSet<LabelMap> =
+                all.into_iter().filter(|l| !l.is_empty()).collect();
+            (kept, dropped)
+        };
+        let (expected_kept, expected_dropped) = split(std::mem::take(&mut expected));
+        let (our_kept, our_dropped) = split(std::mem::take(&mut ours));
+        assert_eq!(our_kept, expected_kept, "{name}: kept targets and their labels");
+        assert_eq!(our_dropped, expected_dropped, "{name}: dropped targets");
+        dropped += our_dropped;
+        kept += our_kept.len();
+    }
+    assert!(kept > 20 && dropped > 0, "the fixtures exercise both outcomes ({kept} kept, {dropped} dropped)");
+}
+
+#[test]
+fn rules_promtool_rejects_are_rejected_too() {
+    let dir = tempfile::tempdir().unwrap();
+    for rule in [
+        json!({"action": "hashmod", "source_labels": ["a"], "target_label": "t"}),
+        json!({"action": "keepequal", "source_labels": ["a"], "target_label": "t", "regex": "(.*)"}),
+        json!({"action": "labeldrop", "regex": "a", "target_label": "t"}),
+        json!({"action": "uppercase", "source_labels": ["a"], "target_label": "t", "replacement": "x"}),
+        json!({"action": "labelmap", "regex": "(.*)", "replacement": "not-valid"}),
+        json!({"action": "nonsense"}),
+        json!({"regex": "(unclosed", "target_label": "t"}),
+    ] {
+        let config = dir.path().join("bad.yml");
+        let job =
+            json!({"job_name": "j", "static_configs": [{"targets": ["a:1"]}], "relabel_configs": [rule]});
+        std::fs::write(&config, json!({ "scrape_configs": [job] }).to_string()).unwrap();
+        let out = Command::new("promtool").args(["check", "config"]).arg(&config).output().unwrap();
+        assert!(!out.status.success(), "promtool accepts {rule}");
+        assert!(parse_rules(&json!([rule])).is_err(), "we accept {rule}, promtool does not");
+    }
+}
