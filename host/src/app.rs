@@ -5,7 +5,7 @@
 //! (strategy calls are blocking Wasm calls); discovery and HTTP run on tokio.
 //! After every change the thread publishes a new immutable snapshot.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::allocation::{AllocationReport, Allocator, Collector, StrategyChoice};
-use crate::config::{AllocatorConfig, CliOverrides, Environment, load_config, socket_addr};
-use crate::discovery::{DiscoveryManager, DiscoveryUpdate, JobTargets};
+use crate::config::{
+    AllocatorConfig, CliOverrides, Environment, FILTER_RELABEL_CONFIG, load_config, socket_addr,
+};
+use crate::discovery::{DiscoveryManager, DiscoveryUpdate, JobProcessor, JobTargets};
 use crate::metrics::{
     ActiveStrategyLabels, AllocateLabels, CallLabels, CollectorLabels, JobLabel, Metrics, SourceLabel,
     StrategyLabel,
@@ -165,6 +167,13 @@ fn allocation_loop(
     };
     publish(&allocator);
 
+    let filter = config.filter_strategy == FILTER_RELABEL_CONFIG;
+    let processors: HashMap<&str, JobProcessor> = config
+        .prometheus
+        .scrape_configs
+        .iter()
+        .map(|job| (job.job_name.as_str(), JobProcessor::new(job, filter)))
+        .collect();
     let mut jobs = JobTargets::default();
     loop {
         let Ok(first) = updates.recv() else { return };
@@ -191,7 +200,8 @@ fn allocation_loop(
         let started = Instant::now();
         let mut report = AllocationReport::default();
         for job in &dirty {
-            let step = allocator.set_job_targets(job, jobs.targets(job));
+            let Some(processor) = processors.get(&**job) else { continue };
+            let step = allocator.set_job_targets(job, jobs.targets(job, processor));
             report.batch += step.batch;
             report.moved += step.moved;
             report.unassigned = step.unassigned;

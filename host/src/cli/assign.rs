@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use crate::allocation::{Allocator, Collector};
-use crate::discovery::{parse_target_groups, targets_from_groups};
+use crate::discovery::{JobProcessor, parse_target_groups};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::strategies::{DEFAULT_STRATEGY, StrategyCatalog};
 
@@ -52,7 +52,7 @@ enum Format {
 pub fn run(args: AssignArgs) -> Result<()> {
     let text = read_input(&args.input)?;
     let groups = parse_target_groups(&text).with_context(|| format!("reading {}", args.input.display()))?;
-    let targets = targets_from_groups(&args.job, &groups);
+    let targets = JobProcessor::unfiltered(&args.job).targets(&groups);
     let collectors = collectors(&args.collectors, &args.collector_nodes)?;
 
     let runtime = Runtime::new(RuntimeConfig::default())

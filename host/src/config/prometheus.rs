@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::duration::{format_duration, parse_duration};
+use crate::relabel::{RelabelRule, parse_rules};
 
 pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,6 +35,8 @@ pub struct ScrapeConfig {
     pub static_configs: Vec<StaticConfig>,
     pub file_sd_configs: Vec<FileSdConfig>,
     pub http_sd_configs: Vec<HttpSdConfig>,
+    /// `relabel_configs`, parsed and validated.
+    pub relabel_rules: Vec<RelabelRule>,
     /// The job as Prometheus prints it (defaults filled in), secrets included.
     pub printed: Map<String, Value>,
 }
@@ -185,6 +188,12 @@ fn parse_job(
         Ok(HttpSdConfig { url, refresh_interval })
     })?;
 
+    let relabel_rules = parse_rules(map.get("relabel_configs").unwrap_or(&Value::Null))
+        .map_err(|e| (format!("{path}.relabel_configs"), e))?;
+    // Not applied here (collectors apply them to samples), but refused when
+    // invalid, as Prometheus would refuse them.
+    parse_rules(map.get("metric_relabel_configs").unwrap_or(&Value::Null))
+        .map_err(|e| (format!("{path}.metric_relabel_configs"), e))?;
     let mut printed = map.clone();
     let mut default = |key: &str, value: Value| {
         printed.entry(key.to_string()).or_insert(value);
@@ -206,6 +215,7 @@ fn parse_job(
         static_configs,
         file_sd_configs,
         http_sd_configs,
+        relabel_rules,
         printed,
     })
 }

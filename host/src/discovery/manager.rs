@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 use super::file_sd::run_file_sd;
 use super::http_sd::run_http_sd;
-use super::target_group::{TargetGroup, targets_from_groups};
+use super::target_group::{JobProcessor, TargetGroup};
 use super::{DiscoveryUpdate, SourceKey};
 use crate::allocation::Target;
 use crate::config::PrometheusConfig;
@@ -68,11 +68,11 @@ impl JobTargets {
         true
     }
 
-    /// Every target of `job`, in source then group order.
-    pub fn targets(&self, job: &str) -> Vec<Target> {
+    /// Every target of `job` that `processor` keeps, in source then group order.
+    pub fn targets(&self, job: &str, processor: &JobProcessor) -> Vec<Target> {
         let Some(sources) = self.groups.get(job) else { return Vec::new() };
         let groups: Vec<TargetGroup> = sources.values().flatten().cloned().collect();
-        targets_from_groups(job, &groups)
+        processor.targets(&groups)
     }
 
     /// Targets discovered per job, before any filtering.

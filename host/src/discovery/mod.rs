@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub use file_sd::expand_globs;
 pub use manager::{DiscoveryManager, JobTargets};
-pub use target_group::{TargetGroup, TargetGroupError, parse_target_groups, targets_from_groups};
+pub use target_group::{JobProcessor, TargetGroup, TargetGroupError, parse_target_groups};
 
 /// One discovery source of one job, e.g. `("node", "file_sd/0")`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
