@@ -10,6 +10,8 @@ pub type LabelMap = BTreeMap<String, String>;
 /// Applies `rules` in order. Returns `false` when a rule drops the target;
 /// `labels` then holds whatever the rules had made of it so far.
 pub fn relabel(labels: &mut LabelMap, rules: &[RelabelRule]) -> bool {
+    // An empty value is no label at all (Prometheus drops them from label sets).
+    labels.retain(|_, value| !value.is_empty());
     rules.iter().all(|rule| apply(labels, rule))
 }
 

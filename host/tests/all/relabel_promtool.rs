@@ -181,37 +181,7 @@ fn relabeling_matches_promtool_on_every_fixture() {
     for (name, job) in &fixtures {
         let rules = parse_rules(&job["relabel_configs"]).unwrap_or_else(|e| panic!("{name}: {e}"));
         let results = promtool(&config, name);
-        let inputs = discovered(job);
-        // promtool orders its results by its own target hashing and collapses
-        // targets that end with identical labels (as the reference collapses
-        // equal identities), so outcomes compare as sets of kept label sets
-        // plus the number dropped.
-        let mut expected: Vec<LabelMap> = results.iter().map(|r| to_map(&r["labels"])).collect();
-        let mut ours: Vec<LabelMap> = inputs
-            .into_iter()
-            .map(|mut labels| {
-                if !relabel(&mut labels, &rules) {
-                    return LabelMap::new();
-                }
-                // Prometheus's own post-processing after relabeling.
-                labels.retain(|k, _| !k.starts_with("__meta_"));
-                if !labels.contains_key("instance") {
-                    let address = labels["__address__"].clone();
-                    labels.insert("instance".into(), address);
-                }
-                labels
-            })
-            .collect();
-        let split = |all: Vec<LabelMap>| {
-            let dropped = all.iter().filter(|l| l.is_empty()).count();
-            let kept: std::collections::BTreeSet<LabelMap> =
-                all.into_iter().filter(|l| !l.is_empty()).collect();
-            (kept, dropped)
-        };
-        let (expected_kept, expected_dropped) = split(std::mem::take(&mut expected));
-        let (our_kept, our_dropped) = split(std::mem::take(&mut ours));
-        assert_eq!(our_kept, expected_kept, "{name}: kept targets and their labels");
-        assert_eq!(our_dropped, expected_dropped, "{name}: dropped targets");
+        let (our_kept, our_dropped) = compare(name, job, &rules, &results);
         dropped += our_dropped;
         kept += our_kept.len();
     }
@@ -238,4 +208,159 @@ fn rules_promtool_rejects_are_rejected_too() {
         assert!(!out.status.success(), "promtool accepts {rule}");
         assert!(parse_rules(&json!([rule])).is_err(), "we accept {rule}, promtool does not");
     }
+}
+
+/// Runs `rules` over the job's targets and checks the outcome equals
+/// promtool's `results`; returns the kept label sets and the number dropped.
+fn compare(
+    name: &str,
+    job: &Value,
+    rules: &[target_allocator::relabel::RelabelRule],
+    results: &[Value],
+) -> (std::collections::BTreeSet<LabelMap>, usize) {
+    let inputs = discovered(job);
+    // promtool orders its results by its own target hashing and collapses
+    // targets that end with identical labels (as the reference collapses
+    // equal identities), so outcomes compare as sets of kept label sets
+    // plus the number dropped.
+    let expected: Vec<LabelMap> = results.iter().map(|r| to_map(&r["labels"])).collect();
+    let ours: Vec<LabelMap> = inputs
+        .into_iter()
+        .map(|mut labels| {
+            if !relabel(&mut labels, rules) {
+                return LabelMap::new();
+            }
+            // Prometheus's own post-processing after relabeling.
+            labels.retain(|k, _| !k.starts_with("__meta_"));
+            if !labels.contains_key("instance") {
+                let address = labels["__address__"].clone();
+                labels.insert("instance".into(), address);
+            }
+            labels
+        })
+        .collect();
+    let split = |all: Vec<LabelMap>| {
+        let dropped = all.iter().filter(|l| l.is_empty()).count();
+        let kept: std::collections::BTreeSet<LabelMap> = all.into_iter().filter(|l| !l.is_empty()).collect();
+        (kept, dropped)
+    };
+    let (expected_kept, expected_dropped) = split(expected);
+    let (our_kept, our_dropped) = split(ours);
+    assert_eq!(our_kept, expected_kept, "{name}: kept targets and their labels");
+    assert_eq!(our_dropped, expected_dropped, "{name}: dropped targets");
+    (our_kept, our_dropped)
+}
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        target_allocator_sdk::hash::mix64(self.0)
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+const NAMES: &[&str] = &["a", "b", "env", "__meta_x", "__meta_kubernetes_pod_name", "__tmp_t"];
+const VALUES: &[&str] = &["", "x", "y", "ab", "Ab", "a;b", "10.0.0.1:80", "host:9100", "ünï ✓", "x_y"];
+const REGEXES: &[&str] =
+    &["(.*)", "x", "(a|b).*", "[a-z]+", "([^:]+):(\\d+)", ".*y.*", "10\\..*", "(?i)ab", "", "(.+);(.*)"];
+const REPLACEMENTS: &[&str] = &["$1", "", "z", "${1}_$2", "v$1", "$$"];
+const ACTIONS: &[&str] = &[
+    "replace",
+    "replace",
+    "replace",
+    "keep",
+    "drop",
+    "keepequal",
+    "dropequal",
+    "hashmod",
+    "labelmap",
+    "labeldrop",
+    "labelkeep",
+    "lowercase",
+    "uppercase",
+];
+
+fn random_rule(rng: &mut Rng) -> Value {
+    let action = *rng.pick(ACTIONS);
+    let sources: Vec<&str> = (0..1 + rng.next() % 2).map(|_| *rng.pick(NAMES)).collect();
+    // Plain target names only: where a template expands to an invalid name,
+    // Prometheus 2 (this oracle) and 3 (the reference) disagree.
+    let target = *rng.pick(&["a", "b", "env", "out", "__tmp_t"]);
+    match action {
+        "labelmap" => {
+            json!({"action": action, "regex": rng.pick(&["__meta_(.+)", "(a|b)", "(.*)"]), "replacement": rng.pick(&["$1", "m_$1", "copy_${1}"])})
+        }
+        // Neither may remove `__address__` or the seeded `__scrape_*__` labels:
+        // Prometheus then rejects the target as invalid after relabeling,
+        // which the reference's filter (and ours) does not model.
+        "labeldrop" => {
+            json!({"action": action, "regex": rng.pick(&["__meta_.*", "a|b", "env", "__tmp.*|a"])})
+        }
+        "labelkeep" => {
+            json!({"action": action, "regex": rng.pick(&["__.*", "__.*|job|a|b", "__.*|job|env"])})
+        }
+        "keepequal" | "dropequal" => {
+            json!({"action": action, "source_labels": sources, "target_label": target})
+        }
+        "lowercase" | "uppercase" => {
+            json!({"action": action, "source_labels": sources, "target_label": target})
+        }
+        "hashmod" => {
+            json!({"action": action, "source_labels": sources, "target_label": target, "modulus": 1 + rng.next() % 5})
+        }
+        _ => json!({
+            "action": action,
+            "source_labels": sources,
+            "separator": rng.pick(&[";", "/", ""]),
+            "regex": rng.pick(REGEXES),
+            "target_label": target,
+            "replacement": rng.pick(REPLACEMENTS),
+        }),
+    }
+}
+
+fn random_targets(rng: &mut Rng, index: usize) -> Value {
+    let groups: Vec<Value> = (0..5)
+        .map(|t| {
+            let mut labels = serde_json::Map::new();
+            for _ in 0..1 + rng.next() % 4 {
+                labels.insert(rng.pick(NAMES).to_string(), json!(rng.pick(VALUES)));
+            }
+            json!({"targets": [format!("10.9.{index}.{t}:9100")], "labels": labels})
+        })
+        .collect();
+    Value::Array(groups)
+}
+
+/// Hundreds of generated rule lists and label sets from fixed seeds, each
+/// compared with promtool like the fixtures above.
+#[test]
+fn randomized_relabeling_matches_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(20261127);
+    let mut jobs = Vec::new();
+    for i in 0..80 {
+        let rules: Vec<Value> = (0..1 + rng.next() % 4).map(|_| random_rule(&mut rng)).collect();
+        if parse_rules(&Value::Array(rules.clone())).is_err() {
+            continue;
+        }
+        jobs.push(json!({"job_name": format!("random-{i}"), "static_configs": random_targets(&mut rng, i), "relabel_configs": rules}));
+    }
+    assert!(jobs.len() >= 60, "most generated rule lists are valid ({})", jobs.len());
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, json!({ "scrape_configs": jobs }).to_string()).unwrap();
+    let mut compared = 0;
+    for job in &jobs {
+        let name = job["job_name"].as_str().unwrap();
+        let rules = parse_rules(&job["relabel_configs"]).unwrap();
+        let results = promtool(&config, name);
+        compare(name, job, &rules, &results);
+        compared += results.len();
+    }
+    assert!(compared >= 250, "{compared} targets compared");
 }
