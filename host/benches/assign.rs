@@ -7,6 +7,10 @@
 
 use std::time::Duration;
 
+// The binary's allocator, so figures match what runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use strategy_consistent_hashing::ConsistentHashing;
 use strategy_least_weighted::LeastWeighted;

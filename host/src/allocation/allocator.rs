@@ -75,6 +75,10 @@ pub struct Allocator {
     collectors: Vec<Collector>,
     collector_nodes: Vec<u32>,
     slots: HashMap<u64, Slot>,
+    /// job → identities, so a job's update touches only that job.
+    ids_by_job: HashMap<Arc<str>, HashSet<u64>>,
+    /// Targets assigned to each collector, by collector index.
+    assigned: Vec<u32>,
     jobs: Interner,
     nodes: Interner,
     index: ServingIndex,
@@ -88,6 +92,8 @@ impl Allocator {
             collectors: Vec::new(),
             collector_nodes: Vec::new(),
             slots: HashMap::new(),
+            ids_by_job: HashMap::new(),
+            assigned: Vec::new(),
             jobs: Interner::default(),
             nodes: Interner::default(),
             index: HashMap::new(),
@@ -133,6 +139,12 @@ impl Allocator {
         }
         self.collector_nodes =
             collectors.iter().map(|c| c.node.as_ref().map_or(NO_NODE, |n| self.nodes.intern(n))).collect();
+        self.assigned = vec![0; collectors.len()];
+        for slot in self.slots.values() {
+            if let Some(n) = self.assigned.get_mut(slot.collector as usize) {
+                *n += 1;
+            }
+        }
         self.collectors = collectors;
         self.reallocate_all()
     }
@@ -141,36 +153,38 @@ impl Allocator {
     /// identity stays (their labels are refreshed); new ones are assigned in
     /// one batch. Equal identities collapse, the last one winning.
     pub fn set_targets(&mut self, targets: Vec<Target>) -> AllocationReport {
-        self.replace_targets(|_| true, targets)
+        self.replace_targets(None, targets)
     }
 
     /// Replaces the targets of one job, leaving other jobs alone: what a
     /// discovery update of that job calls.
     pub fn set_job_targets(&mut self, job: &str, targets: Vec<Target>) -> AllocationReport {
         debug_assert!(targets.iter().all(|t| &*t.job == job));
-        self.replace_targets(|t| &*t.job == job, targets)
+        self.replace_targets(Some(job), targets)
     }
 
     /// Removes every target of `job` (a job dropped from the config).
     pub fn remove_job(&mut self, job: &str) -> AllocationReport {
-        self.replace_targets(|t| &*t.job == job, Vec::new())
+        self.replace_targets(Some(job), Vec::new())
     }
 
-    fn replace_targets(
-        &mut self,
-        in_scope: impl Fn(&Target) -> bool,
-        targets: Vec<Target>,
-    ) -> AllocationReport {
+    /// Replaces the targets of `job`, or all targets when `job` is `None`.
+    fn replace_targets(&mut self, job: Option<&str>, targets: Vec<Target>) -> AllocationReport {
         let mut incoming: HashMap<u64, Target> = HashMap::with_capacity(targets.len());
         for target in targets {
             incoming.insert(target.identity, target);
         }
-        let removed: Vec<u64> = self
-            .slots
-            .iter()
-            .filter(|(id, slot)| in_scope(&slot.target) && !incoming.contains_key(id))
-            .map(|(id, _)| *id)
-            .collect();
+        let removed: Vec<u64> = match job {
+            None => self.slots.keys().filter(|id| !incoming.contains_key(id)).copied().collect(),
+            Some(job) => self
+                .ids_by_job
+                .get(job)
+                .into_iter()
+                .flatten()
+                .filter(|id| !incoming.contains_key(id))
+                .copied()
+                .collect(),
+        };
         self.remove_targets(&removed);
         let mut added = Vec::new();
         for (id, target) in incoming {
@@ -191,6 +205,7 @@ impl Allocator {
                 None => {
                     let job = self.jobs.intern(&target.job);
                     let node = target.node.as_ref().map_or(NO_NODE, |n| self.nodes.intern(n));
+                    self.ids_by_job.entry(target.job.clone()).or_default().insert(id);
                     self.slots.insert(id, Slot { target, job, node, collector: UNASSIGNED });
                     added.push(id);
                 }
@@ -202,6 +217,12 @@ impl Allocator {
     fn remove_targets(&mut self, ids: &[u64]) {
         for id in ids {
             if let Some(slot) = self.slots.remove(id) {
+                if let Some(ids) = self.ids_by_job.get_mut(&slot.target.job) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        self.ids_by_job.remove(&slot.target.job);
+                    }
+                }
                 self.unindex(*id, &slot);
             }
         }
@@ -323,8 +344,10 @@ impl Allocator {
             if let Some(c) = self.collectors.get(from as usize) {
                 moved += usize::from((to as usize) < self.collectors.len());
                 index_remove(&mut self.index, &c.id, &target.job, *id);
+                self.assigned[from as usize] -= 1;
             }
             if let Some(c) = self.collectors.get(to as usize) {
+                self.assigned[to as usize] += 1;
                 self.index
                     .entry(c.id.clone())
                     .or_default()
@@ -339,33 +362,29 @@ impl Allocator {
     fn unindex(&mut self, id: u64, slot: &Slot) {
         if let Some(c) = self.collectors.get(slot.collector as usize) {
             index_remove(&mut self.index, &c.id, &slot.target.job, id);
+            self.assigned[slot.collector as usize] -= 1;
         }
     }
 
-    /// Loads held outside `batch`, for an incremental batch; `None` when the
-    /// per-job table would be too large.
+    /// Loads held outside `batch`, for an incremental batch (whose targets
+    /// are all unassigned); `None` when the per-job table would be too large.
     fn load_outside(&self, batch: &[u64]) -> Option<Load> {
         let n = self.collectors.len();
-        let jobs: Vec<u32> =
-            batch.iter().map(|id| self.slots[id].job).collect::<HashSet<_>>().into_iter().collect();
+        let mut jobs: Vec<u32> = batch.iter().map(|id| self.slots[id].job).collect();
+        jobs.sort_unstable();
+        jobs.dedup();
         if jobs.len().saturating_mul(n) > MAX_INCREMENTAL_LOAD_CELLS {
             return None;
         }
-        let in_batch: HashSet<u64> = batch.iter().copied().collect();
-        let mut load =
-            Load { collector_targets: vec![0; n], job_collector_targets: vec![0; jobs.len() * n], jobs };
-        let row_of: HashMap<u32, usize> = load.jobs.iter().enumerate().map(|(r, &j)| (j, r)).collect();
-        for (id, slot) in &self.slots {
-            let c = slot.collector as usize;
-            if c >= n || in_batch.contains(id) {
-                continue;
-            }
-            load.collector_targets[c] += 1;
-            if let Some(&row) = row_of.get(&slot.job) {
-                load.job_collector_targets[row * n + c] += 1;
+        let mut job_collector_targets = Vec::with_capacity(jobs.len() * n);
+        for &job in &jobs {
+            let name = self.jobs.names()[job as usize].as_str();
+            for c in &self.collectors {
+                let held = self.index.get(&c.id).and_then(|j| j.get(name)).map_or(0, BTreeMap::len);
+                job_collector_targets.push(held as u32);
             }
         }
-        Some(load)
+        Some(Load { collector_targets: self.assigned.clone(), jobs, job_collector_targets })
     }
 
     fn source(&self) -> BatchSource<'_> {
@@ -394,8 +413,7 @@ impl Allocator {
 
     /// Targets without a collector.
     pub fn unassigned(&self) -> usize {
-        let n = self.collectors.len();
-        self.slots.values().filter(|s| s.collector as usize >= n).count()
+        self.slots.len() - self.assigned.iter().map(|&n| n as usize).sum::<usize>()
     }
 
     /// The collector a target is assigned to.
@@ -415,13 +433,7 @@ impl Allocator {
 
     /// Number of targets per collector, by collector index.
     pub fn targets_per_collector(&self) -> Vec<(Arc<str>, usize)> {
-        self.collectors
-            .iter()
-            .map(|c| {
-                let count = self.index.get(&c.id).map_or(0, |jobs| jobs.values().map(BTreeMap::len).sum());
-                (c.id.clone(), count)
-            })
-            .collect()
+        self.collectors.iter().zip(&self.assigned).map(|(c, &n)| (c.id.clone(), n as usize)).collect()
     }
 }
 

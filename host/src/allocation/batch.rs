@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use target_allocator_sdk::{AssignInput, Collectors, Info, LabelColumn, Load, NO_VALUE, Targets};
+use target_allocator_sdk::{AssignInput, Collectors, Info, LabelColumn, Load, NO_NODE, NO_VALUE, Targets};
 
 use super::allocator::Slot;
 use super::target::Collector;
@@ -19,9 +19,19 @@ pub(super) struct BatchSource<'a> {
 impl BatchSource<'_> {
     /// The input for the targets `ids` (which must all be present), in that
     /// order, with the columns and labels `strategy` asks for.
-    pub fn build(&self, ids: &[u64], strategy: &Info, load: Load, options: &str) -> AssignInput {
+    ///
+    /// The job and node tables carry only the names this call refers to
+    /// (renumbered), and only when the strategy reads those columns.
+    pub fn build(&self, ids: &[u64], strategy: &Info, mut load: Load, options: &str) -> AssignInput {
         let n = ids.len();
         let wanted = strategy.needs_columns;
+        let mut jobs = LocalTable::new(self.jobs);
+        let mut nodes = LocalTable::new(self.nodes);
+        let collector_nodes: Vec<u32> = if wanted.node {
+            self.collector_nodes.iter().map(|&node| nodes.local(node)).collect()
+        } else {
+            vec![NO_NODE; self.collectors.len()]
+        };
         let capacity = |want: bool| if want { n } else { 0 };
         let mut targets = Targets {
             count: n as u32,
@@ -50,10 +60,10 @@ impl BatchSource<'_> {
                 targets.identity.push(slot.target.identity);
             }
             if wanted.job {
-                targets.job.push(slot.job);
+                targets.job.push(jobs.local(slot.job));
             }
             if wanted.node {
-                targets.node.push(slot.node);
+                targets.node.push(nodes.local(slot.node));
             }
             if wanted.previous {
                 targets.previous.push(slot.collector);
@@ -69,17 +79,47 @@ impl BatchSource<'_> {
                 column.value.push(value);
             }
         }
+        if wanted.job {
+            load.jobs = load.jobs.iter().map(|&job| jobs.local(job)).collect();
+        } else {
+            load.jobs.clear();
+            load.job_collector_targets.clear();
+        }
         AssignInput {
             collectors: Collectors {
                 names: self.collectors.iter().map(|c| c.id.to_string()).collect(),
-                node: self.collector_nodes.to_vec(),
+                node: collector_nodes,
             },
-            nodes: self.nodes.to_vec(),
-            jobs: self.jobs.to_vec(),
+            nodes: nodes.names,
+            jobs: jobs.names,
             targets,
             labels: columns.into_iter().map(|(c, _)| c).collect(),
             load,
             options: options.to_string(),
         }
+    }
+}
+
+/// Global id → id within one call, collecting the names in use.
+struct LocalTable<'a> {
+    all: &'a [String],
+    local: HashMap<u32, u32>,
+    names: Vec<String>,
+}
+
+impl<'a> LocalTable<'a> {
+    fn new(all: &'a [String]) -> Self {
+        LocalTable { all, local: HashMap::new(), names: Vec::new() }
+    }
+
+    /// The call-local id of `global` (`NO_NODE` stays as it is).
+    fn local(&mut self, global: u32) -> u32 {
+        if global == NO_NODE {
+            return NO_NODE;
+        }
+        *self.local.entry(global).or_insert_with(|| {
+            self.names.push(self.all[global as usize].clone());
+            (self.names.len() - 1) as u32
+        })
     }
 }

@@ -99,3 +99,31 @@ fn collector_nodes_reach_the_strategy() {
     a.set_collectors(vec![Collector::new("c1", Some("n2")), Collector::new("c2", Some("n3"))]);
     assert_eq!(a.collector_of(t.identity).unwrap().id.as_ref(), "c1");
 }
+
+#[test]
+fn job_updates_touch_only_their_job_and_counts_stay_exact() {
+    let mut a = Allocator::new(StrategyChoice::new(builtin("least-weighted")));
+    a.set_collectors(collectors(3));
+    let job_a: Vec<_> = addresses(30).iter().map(|x| target("a", x, &[])).collect();
+    let job_b: Vec<_> = addresses(60)[30..].iter().map(|x| target("b", x, &[])).collect();
+    a.set_job_targets("a", job_a.clone());
+    a.set_job_targets("b", job_b.clone());
+    assert_eq!(a.target_count(), 60);
+    // least-weighted spreads each batch over the collectors, given the load outside it.
+    let counts: Vec<usize> = a.targets_per_collector().iter().map(|c| c.1).collect();
+    assert_eq!(counts, vec![20, 20, 20]);
+    // Replacing job a's targets leaves job b alone.
+    let report = a.set_job_targets("a", job_a[..10].to_vec());
+    assert_eq!(report.batch, 0);
+    assert_eq!(a.target_count(), 40);
+    assert!(job_b.iter().all(|t| a.collector_of(t.identity).is_some()));
+    // Counters follow removals and collector changes.
+    a.set_collectors(collectors(2));
+    assert_eq!(a.unassigned(), 0);
+    assert_eq!(a.targets_per_collector().iter().map(|c| c.1).sum::<usize>(), 40);
+    a.remove_job("b");
+    assert_eq!(a.target_count(), 10);
+    assert_eq!(a.targets_per_collector().iter().map(|c| c.1).sum::<usize>(), 10);
+    a.set_collectors(Vec::new());
+    assert_eq!(a.unassigned(), 10);
+}
