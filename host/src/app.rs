@@ -161,11 +161,11 @@ fn allocation_loop(
         Arc::new(Body::new(render_scrape_configs(&config.prometheus.scrape_configs, true))),
         Arc::new(Body::new(render_scrape_configs(&config.prometheus.scrape_configs, false))),
     );
-    let publish = |allocator: &Allocator| {
+    let publish = |allocator: &Allocator, changed_jobs: Option<&BTreeSet<Arc<str>>>| {
         let previous = state.snapshot();
-        state.publish(Snapshot::build(&previous, allocator, scrape_configs.clone()));
+        state.publish(Snapshot::build(&previous, allocator, scrape_configs.clone(), changed_jobs));
     };
-    publish(&allocator);
+    publish(&allocator, None);
 
     let filter = config.filter_strategy == FILTER_RELABEL_CONFIG;
     let processors: HashMap<&str, JobProcessor> = config
@@ -213,7 +213,7 @@ fn allocation_loop(
         }
         metrics.targets_remaining.set(allocator.target_count() as i64);
         record_step(&metrics, &strategy, "SetTargets", started, &report);
-        publish(&allocator);
+        publish(&allocator, Some(&dirty));
         record_targets_per_collector(&metrics, &strategy, &allocator);
         tracing::debug!(
             jobs = dirty.len(),

@@ -4,14 +4,14 @@
 //! Target lists are encoded once per (job, collector) slice; a rebuild reuses
 //! the bytes of every slice whose targets did not change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::body::Body;
 use crate::allocation::{Allocator, Target};
 
 /// One (job, collector) target list.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Slice {
     fingerprint: u64,
     pub body: Arc<Body>,
@@ -49,24 +49,54 @@ impl Default for Snapshot {
 
 impl Snapshot {
     /// A snapshot of `allocator`'s assignment, reusing `previous`'s slices
-    /// where nothing changed.
+    /// where nothing changed. With `changed_jobs`, only those jobs are looked
+    /// at and every other job's slices are taken from `previous` as they are
+    /// (valid while the collector set is the same; otherwise all jobs are
+    /// rebuilt), so a discovery update of one job costs that job's targets.
     pub fn build(
         previous: &Snapshot,
         allocator: &Allocator,
         scrape_configs: (Arc<Body>, Arc<Body>),
+        changed_jobs: Option<&BTreeSet<Arc<str>>>,
     ) -> Snapshot {
+        let collectors: Vec<Arc<str>> = allocator.collectors().iter().map(|c| c.id.clone()).collect();
+        let changed_jobs = changed_jobs.filter(|_| previous.ready && previous.collectors == collectors);
+        let reuse = |job: &Arc<str>, collector: &Arc<str>, targets: &BTreeMap<u64, Arc<Target>>| {
+            let fingerprint = fingerprint(targets.values());
+            let reused = previous
+                .slices
+                .get(job)
+                .and_then(|by_collector| by_collector.get(collector))
+                .filter(|slice| slice.fingerprint == fingerprint)
+                .map(|slice| slice.body.clone());
+            let body = reused.unwrap_or_else(|| Arc::new(Body::new(encode_targets(targets.values()))));
+            Slice { fingerprint, body }
+        };
         let mut slices: HashMap<Arc<str>, HashMap<Arc<str>, Slice>> = HashMap::new();
-        for (collector, jobs) in allocator.index() {
-            for (job, targets) in jobs {
-                let fingerprint = fingerprint(targets.values());
-                let reused = previous
-                    .slices
-                    .get(job)
-                    .and_then(|by_collector| by_collector.get(collector))
-                    .filter(|slice| slice.fingerprint == fingerprint)
-                    .map(|slice| slice.body.clone());
-                let body = reused.unwrap_or_else(|| Arc::new(Body::new(encode_targets(targets.values()))));
-                slices.entry(job.clone()).or_default().insert(collector.clone(), Slice { fingerprint, body });
+        match changed_jobs {
+            Some(changed) => {
+                for (job, by_collector) in &previous.slices {
+                    if !changed.contains(job) {
+                        slices.insert(job.clone(), by_collector.clone());
+                    }
+                }
+                for job in changed {
+                    for collector in &collectors {
+                        if let Some(targets) = allocator.index().get(collector).and_then(|jobs| jobs.get(job))
+                        {
+                            let slice = reuse(job, collector, targets);
+                            slices.entry(job.clone()).or_default().insert(collector.clone(), slice);
+                        }
+                    }
+                }
+            }
+            None => {
+                for (collector, jobs) in allocator.index() {
+                    for (job, targets) in jobs {
+                        let slice = reuse(job, collector, targets);
+                        slices.entry(job.clone()).or_default().insert(collector.clone(), slice);
+                    }
+                }
             }
         }
         let mut job_names: Vec<&Arc<str>> = slices.keys().collect();
@@ -85,7 +115,7 @@ impl Snapshot {
             scrape_configs_redacted: scrape_configs.0,
             scrape_configs_full: scrape_configs.1,
             jobs: Arc::new(Body::new(jobs_body)),
-            collectors: allocator.collectors().iter().map(|c| c.id.clone()).collect(),
+            collectors,
             slices,
             empty_list: previous.empty_list.clone(),
         }
@@ -202,14 +232,29 @@ mod tests {
         allocator.set_collectors(vec![Collector::new("c", None)]);
         allocator.set_targets(vec![target("a", "1:1", "v1"), target("b", "2:2", "v1")]);
         let bodies = (Arc::new(Body::new("{}")), Arc::new(Body::new("{}")));
-        let first = Snapshot::build(&Snapshot::default(), &allocator, bodies.clone());
+        let first = Snapshot::build(&Snapshot::default(), &allocator, bodies.clone(), None);
         // Job b's only target gets new labels under the same identity.
         allocator.set_job_targets("b", vec![target("b", "2:2", "v2")]);
-        let second = Snapshot::build(&first, &allocator, bodies);
+        let second = Snapshot::build(&first, &allocator, bodies.clone(), None);
         assert!(Arc::ptr_eq(first.slice("a", "c"), second.slice("a", "c")), "job a was not re-encoded");
         assert!(!Arc::ptr_eq(first.slice("b", "c"), second.slice("b", "c")));
         assert!(std::str::from_utf8(&second.slice("b", "c").bytes).unwrap().contains("\"x\":\"v2\""));
         assert!(Arc::ptr_eq(second.slice("zzz", "c"), &second.empty_list));
+        // Rebuilding only the changed job gives the same answers.
+        allocator.set_job_targets("b", vec![target("b", "2:2", "v3")]);
+        let changed: BTreeSet<Arc<str>> = [Arc::from("b")].into();
+        let third = Snapshot::build(&second, &allocator, bodies.clone(), Some(&changed));
+        assert!(Arc::ptr_eq(second.slice("a", "c"), third.slice("a", "c")));
+        assert!(std::str::from_utf8(&third.slice("b", "c").bytes).unwrap().contains("\"x\":\"v3\""));
+        // A job emptied by the update disappears from the snapshot.
+        allocator.set_job_targets("b", Vec::new());
+        let fourth = Snapshot::build(&third, &allocator, bodies.clone(), Some(&changed));
+        assert!(Arc::ptr_eq(fourth.slice("b", "c"), &fourth.empty_list));
+        assert!(!std::str::from_utf8(&fourth.jobs.bytes).unwrap().contains("\"b\""));
+        // A collector change rebuilds everything, whatever `changed_jobs` says.
+        allocator.set_collectors(vec![Collector::new("d", None)]);
+        let fifth = Snapshot::build(&fourth, &allocator, bodies, Some(&changed));
+        assert!(!Arc::ptr_eq(fifth.slice("a", "d"), &fifth.empty_list));
     }
 
     #[test]
