@@ -178,12 +178,15 @@ fn allocation_loop(
     loop {
         let Ok(first) = updates.recv() else { return };
         let mut dirty = BTreeSet::new();
+        let mut deltas = Vec::new();
         let window_started = Instant::now();
         let mut next = Some(first);
         while let Some(update) = next.take() {
             let job = update.source.job.clone();
-            if jobs.apply(update) {
-                dirty.insert(job);
+            let Some(processor) = processors.get(&*job) else { continue };
+            if let Some(delta) = jobs.apply(update, processor) {
+                dirty.insert(job.clone());
+                deltas.push(delta);
             }
             if window_started.elapsed() >= MAX_DISCOVERY_DELAY {
                 break;
@@ -198,16 +201,7 @@ fn allocation_loop(
             continue;
         }
         let started = Instant::now();
-        let mut report = AllocationReport::default();
-        for job in &dirty {
-            let Some(processor) = processors.get(&**job) else { continue };
-            let step = allocator.set_job_targets(job, jobs.targets(job, processor));
-            report.batch += step.batch;
-            report.moved += step.moved;
-            report.unassigned = step.unassigned;
-            report.strategy_error = report.strategy_error.or(step.strategy_error);
-            report.calls.extend(step.calls);
-        }
+        let report = allocator.apply_deltas(deltas);
         for (job, count) in jobs.discovered_per_job() {
             metrics.targets.get_or_create(&JobLabel { job_name: job.to_string() }).set(count as i64);
         }

@@ -1,12 +1,13 @@
 //! The allocator: state, batching, fallback and the serving index.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use target_allocator_sdk::{FALLBACK, Load, NO_NODE, UNASSIGNED};
+use target_allocator_sdk::{FALLBACK, Load, UNASSIGNED};
 
 use super::assigner::{Assigner, native_fallback};
 use super::batch::BatchSource;
+use super::id_map::{IdMap, IdSet, IndexMap};
 use super::interner::Interner;
 use super::target::{Collector, Target};
 use crate::runtime::CallError;
@@ -59,13 +60,23 @@ pub struct StrategyCall {
 pub(super) struct Slot {
     pub target: Arc<Target>,
     pub job: u32,
-    pub node: u32,
     /// Collector index, or `UNASSIGNED`.
     pub collector: u32,
 }
 
-/// collector id → job → identity → target.
-pub type ServingIndex = HashMap<Arc<str>, HashMap<Arc<str>, BTreeMap<u64, Arc<Target>>>>;
+/// A change to one job's targets, as discovery computes it from the groups
+/// that changed: only these targets are touched.
+#[derive(Clone, Debug, Default)]
+pub struct JobDelta {
+    pub job: Arc<str>,
+    /// Identities no longer discovered.
+    pub removed: Vec<u64>,
+    /// New targets, and known identities with fresh labels (they keep their collector).
+    pub upserted: Vec<Arc<Target>>,
+}
+
+/// The targets of one job on one collector, in identity order (the order they are served in).
+pub type Assigned = BTreeMap<u64, Arc<Target>>;
 
 /// Holds targets and collectors and keeps every target assigned.
 pub struct Allocator {
@@ -73,15 +84,14 @@ pub struct Allocator {
     native_fallback: Arc<dyn Assigner>,
     /// Sorted by id: a collector's index is its position.
     collectors: Vec<Collector>,
-    collector_nodes: Vec<u32>,
-    slots: HashMap<u64, Slot>,
-    /// job → identities, so a job's update touches only that job.
-    ids_by_job: HashMap<Arc<str>, HashSet<u64>>,
+    slots: IdMap<Slot>,
+    /// Identities by interned job, so replacing a job touches only that job.
+    ids_by_job: Vec<IdSet>,
     /// Targets assigned to each collector, by collector index.
     assigned: Vec<u32>,
     jobs: Interner,
-    nodes: Interner,
-    index: ServingIndex,
+    /// What serving reads: job id → collector index → targets.
+    index: Vec<IndexMap<Assigned>>,
 }
 
 impl Allocator {
@@ -90,13 +100,11 @@ impl Allocator {
             choice,
             native_fallback: native_fallback(),
             collectors: Vec::new(),
-            collector_nodes: Vec::new(),
-            slots: HashMap::new(),
-            ids_by_job: HashMap::new(),
+            slots: IdMap::default(),
+            ids_by_job: Vec::new(),
             assigned: Vec::new(),
             jobs: Interner::default(),
-            nodes: Interner::default(),
-            index: HashMap::new(),
+            index: Vec::new(),
         }
     }
 
@@ -128,17 +136,12 @@ impl Allocator {
                 slot.collector = to;
             }
         }
-        let gone: Vec<Arc<str>> = self
-            .collectors
-            .iter()
-            .filter(|c| !new_index.contains_key(&*c.id))
-            .map(|c| c.id.clone())
-            .collect();
-        for id in gone {
-            self.index.remove(&id);
+        for by_collector in &mut self.index {
+            *by_collector = std::mem::take(by_collector)
+                .into_iter()
+                .filter_map(|(c, targets)| remap.get(c as usize).filter(|&&to| to != UNASSIGNED).map(|&to| (to, targets)))
+                .collect();
         }
-        self.collector_nodes =
-            collectors.iter().map(|c| c.node.as_ref().map_or(NO_NODE, |n| self.nodes.intern(n))).collect();
         self.assigned = vec![0; collectors.len()];
         for slot in self.slots.values() {
             if let Some(n) = self.assigned.get_mut(slot.collector as usize) {
@@ -153,76 +156,102 @@ impl Allocator {
     /// identity stays (their labels are refreshed); new ones are assigned in
     /// one batch. Equal identities collapse, the last one winning.
     pub fn set_targets(&mut self, targets: Vec<Target>) -> AllocationReport {
-        self.replace_targets(None, targets)
+        let deltas = self.replacement(None, targets);
+        self.apply_deltas(deltas)
     }
 
-    /// Replaces the targets of one job, leaving other jobs alone: what a
-    /// discovery update of that job calls.
+    /// Replaces the targets of one job, leaving other jobs alone.
     pub fn set_job_targets(&mut self, job: &str, targets: Vec<Target>) -> AllocationReport {
         debug_assert!(targets.iter().all(|t| &*t.job == job));
-        self.replace_targets(Some(job), targets)
+        let deltas = self.replacement(Some(job), targets);
+        self.apply_deltas(deltas)
     }
 
     /// Removes every target of `job` (a job dropped from the config).
     pub fn remove_job(&mut self, job: &str) -> AllocationReport {
-        self.replace_targets(Some(job), Vec::new())
+        let deltas = self.replacement(Some(job), Vec::new());
+        self.apply_deltas(deltas)
     }
 
-    /// Replaces the targets of `job`, or all targets when `job` is `None`.
-    fn replace_targets(&mut self, job: Option<&str>, targets: Vec<Target>) -> AllocationReport {
-        let mut incoming: HashMap<u64, Target> = HashMap::with_capacity(targets.len());
-        for target in targets {
-            incoming.insert(target.identity, target);
-        }
-        let removed: Vec<u64> = match job {
-            None => self.slots.keys().filter(|id| !incoming.contains_key(id)).copied().collect(),
-            Some(job) => self
-                .ids_by_job
-                .get(job)
-                .into_iter()
-                .flatten()
-                .filter(|id| !incoming.contains_key(id))
-                .copied()
-                .collect(),
-        };
-        self.remove_targets(&removed);
+    /// Applies the changes of any number of jobs, then asks the strategy
+    /// about every new target in one call: what a discovery update does.
+    /// Work is proportional to the deltas, not to the targets held.
+    pub fn apply_deltas(&mut self, deltas: Vec<JobDelta>) -> AllocationReport {
         let mut added = Vec::new();
-        for (id, target) in incoming {
-            let target = Arc::new(target);
-            match self.slots.get_mut(&id) {
-                Some(slot) => {
-                    if *slot.target != *target {
-                        // Same identity, new labels: serve the fresh ones, keep the collector.
-                        if let Some(c) = self.collectors.get(slot.collector as usize)
-                            && let Some(entry) =
-                                self.index.get_mut(&c.id).and_then(|jobs| jobs.get_mut(&slot.target.job))
-                        {
-                            entry.insert(id, target.clone());
-                        }
-                        slot.target = target;
-                    }
-                }
-                None => {
-                    let job = self.jobs.intern(&target.job);
-                    let node = target.node.as_ref().map_or(NO_NODE, |n| self.nodes.intern(n));
-                    self.ids_by_job.entry(target.job.clone()).or_default().insert(id);
-                    self.slots.insert(id, Slot { target, job, node, collector: UNASSIGNED });
-                    added.push(id);
-                }
+        for delta in deltas {
+            let upserted: IdSet = delta.upserted.iter().map(|t| t.identity).collect();
+            let removed: Vec<u64> = delta.removed.into_iter().filter(|id| !upserted.contains(id)).collect();
+            self.remove_targets(&removed);
+            let job = self.intern_job(&delta.job);
+            for target in delta.upserted {
+                assert_eq!(target.job, delta.job, "a delta holds targets of its own job");
+                self.upsert(job, target, &mut added);
             }
         }
         self.allocate(added, false)
     }
 
+    /// The deltas (one per job) replacing the targets of `job` (all targets
+    /// for `None`) by `targets`.
+    fn replacement(&self, job: Option<&str>, targets: Vec<Target>) -> Vec<JobDelta> {
+        let mut incoming: IdMap<Arc<Target>> = IdMap::default();
+        for target in targets {
+            incoming.insert(target.identity, Arc::new(target));
+        }
+        let held: Box<dyn Iterator<Item = &u64>> = match job {
+            None => Box::new(self.slots.keys()),
+            Some(job) => Box::new(
+                self.jobs.get(job).and_then(|j| self.ids_by_job.get(j as usize)).into_iter().flatten(),
+            ),
+        };
+        let mut deltas: HashMap<Arc<str>, JobDelta> = HashMap::new();
+        fn delta_of<'d>(deltas: &'d mut HashMap<Arc<str>, JobDelta>, job: &Arc<str>) -> &'d mut JobDelta {
+            deltas.entry(job.clone()).or_insert_with(|| JobDelta { job: job.clone(), ..JobDelta::default() })
+        }
+        for id in held.filter(|id| !incoming.contains_key(id)) {
+            delta_of(&mut deltas, &self.slots[id].target.job).removed.push(*id);
+        }
+        for target in incoming.into_values() {
+            delta_of(&mut deltas, &target.job.clone()).upserted.push(target);
+        }
+        deltas.into_values().collect()
+    }
+
+    fn intern_job(&mut self, job: &str) -> u32 {
+        let id = self.jobs.intern(job);
+        if self.ids_by_job.len() <= id as usize {
+            self.ids_by_job.resize_with(id as usize + 1, IdSet::default);
+            self.index.resize_with(id as usize + 1, IndexMap::default);
+        }
+        id
+    }
+
+    /// Adds a target of interned `job` (its id goes to `added`) or refreshes
+    /// the labels of a held one.
+    fn upsert(&mut self, job: u32, target: Arc<Target>, added: &mut Vec<u64>) {
+        let id = target.identity;
+        match self.slots.get_mut(&id) {
+            Some(slot) => {
+                if !Arc::ptr_eq(&slot.target, &target) && *slot.target != *target {
+                    // Same identity, new labels: serve the fresh ones, keep the collector.
+                    if let Some(assigned) = self.index[slot.job as usize].get_mut(&slot.collector) {
+                        assigned.insert(id, target.clone());
+                    }
+                    slot.target = target;
+                }
+            }
+            None => {
+                self.ids_by_job[job as usize].insert(id);
+                self.slots.insert(id, Slot { target, job, collector: UNASSIGNED });
+                added.push(id);
+            }
+        }
+    }
+
     fn remove_targets(&mut self, ids: &[u64]) {
         for id in ids {
             if let Some(slot) = self.slots.remove(id) {
-                if let Some(ids) = self.ids_by_job.get_mut(&slot.target.job) {
-                    ids.remove(id);
-                    if ids.is_empty() {
-                        self.ids_by_job.remove(&slot.target.job);
-                    }
-                }
+                self.ids_by_job[slot.job as usize].remove(id);
                 self.unindex(*id, &slot);
             }
         }
@@ -240,7 +269,8 @@ impl Allocator {
         }
         // Identity order makes the batch, and so order-dependent strategies, deterministic.
         batch.sort_unstable();
-        let mut full = full;
+        // A batch of every target (the first discovery) is a full allocation.
+        let mut full = full || batch.len() == self.slots.len();
         let load = if full {
             Load::default()
         } else {
@@ -332,6 +362,7 @@ impl Allocator {
     /// Writes `output` for `batch`, updating the serving index for the targets
     /// that changed. Returns how many moved between collectors.
     fn apply(&mut self, batch: &[u64], output: &[u32]) -> usize {
+        let n = self.collectors.len() as u32;
         let mut moved = 0;
         for (id, &to) in batch.iter().zip(output) {
             let slot = self.slots.get_mut(id).expect("batch targets exist");
@@ -339,29 +370,24 @@ impl Allocator {
             if from == to {
                 continue;
             }
-            let target = slot.target.clone();
             slot.collector = to;
-            if let Some(c) = self.collectors.get(from as usize) {
-                moved += usize::from((to as usize) < self.collectors.len());
-                index_remove(&mut self.index, &c.id, &target.job, *id);
+            let by_collector = &mut self.index[slot.job as usize];
+            if from < n {
+                moved += usize::from(to < n);
                 self.assigned[from as usize] -= 1;
+                remove_assigned(by_collector, from, *id);
             }
-            if let Some(c) = self.collectors.get(to as usize) {
+            if to < n {
                 self.assigned[to as usize] += 1;
-                self.index
-                    .entry(c.id.clone())
-                    .or_default()
-                    .entry(target.job.clone())
-                    .or_default()
-                    .insert(*id, target);
+                by_collector.entry(to).or_default().insert(*id, slot.target.clone());
             }
         }
         moved
     }
 
     fn unindex(&mut self, id: u64, slot: &Slot) {
-        if let Some(c) = self.collectors.get(slot.collector as usize) {
-            index_remove(&mut self.index, &c.id, &slot.target.job, id);
+        if (slot.collector as usize) < self.collectors.len() {
+            remove_assigned(&mut self.index[slot.job as usize], slot.collector, id);
             self.assigned[slot.collector as usize] -= 1;
         }
     }
@@ -376,12 +402,10 @@ impl Allocator {
         if jobs.len().saturating_mul(n) > MAX_INCREMENTAL_LOAD_CELLS {
             return None;
         }
-        let mut job_collector_targets = Vec::with_capacity(jobs.len() * n);
-        for &job in &jobs {
-            let name = self.jobs.names()[job as usize].as_str();
-            for c in &self.collectors {
-                let held = self.index.get(&c.id).and_then(|j| j.get(name)).map_or(0, BTreeMap::len);
-                job_collector_targets.push(held as u32);
+        let mut job_collector_targets = vec![0; jobs.len() * n];
+        for (row, &job) in job_collector_targets.chunks_mut(n.max(1)).zip(&jobs) {
+            for (&c, assigned) in &self.index[job as usize] {
+                row[c as usize] = assigned.len() as u32;
             }
         }
         Some(Load { collector_targets: self.assigned.clone(), jobs, job_collector_targets })
@@ -390,8 +414,6 @@ impl Allocator {
     fn source(&self) -> BatchSource<'_> {
         BatchSource {
             collectors: &self.collectors,
-            collector_nodes: &self.collector_nodes,
-            nodes: self.nodes.names(),
             jobs: self.jobs.names(),
             slots: &self.slots,
         }
@@ -421,14 +443,22 @@ impl Allocator {
         self.slots.get(&identity).and_then(|s| self.collectors.get(s.collector as usize))
     }
 
-    /// The serving index: collector id → job → targets (by identity).
-    pub fn index(&self) -> &ServingIndex {
-        &self.index
+    /// Jobs with at least one assigned target.
+    pub fn served_jobs(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.jobs.names().iter().zip(&self.index).filter(|(_, c)| !c.is_empty()).map(|(job, _)| job)
+    }
+
+    /// The collectors holding targets of `job`, with those targets.
+    pub fn job_assignment(&self, job: &str) -> impl Iterator<Item = (&Arc<str>, &Assigned)> {
+        let by_collector = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
+        by_collector.into_iter().flatten().map(|(&c, assigned)| (&self.collectors[c as usize].id, assigned))
     }
 
     /// Targets of `job` assigned to `collector`, in identity order.
     pub fn targets_for(&self, collector: &str, job: &str) -> impl Iterator<Item = &Arc<Target>> {
-        self.index.get(collector).and_then(|jobs| jobs.get(job)).into_iter().flat_map(|t| t.values())
+        let c = self.collectors.binary_search_by(|c| (*c.id).cmp(collector)).ok();
+        let by_collector = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
+        c.and_then(|c| by_collector?.get(&(c as u32))).into_iter().flat_map(|t| t.values())
     }
 
     /// Number of targets per collector, by collector index.
@@ -454,13 +484,11 @@ impl StrategyCall {
     }
 }
 
-fn index_remove(index: &mut ServingIndex, collector: &str, job: &str, id: u64) {
-    if let Some(jobs) = index.get_mut(collector)
-        && let Some(targets) = jobs.get_mut(job)
-    {
-        targets.remove(&id);
-        if targets.is_empty() {
-            jobs.remove(job);
+fn remove_assigned(by_collector: &mut IndexMap<Assigned>, collector: u32, id: u64) {
+    if let Some(assigned) = by_collector.get_mut(&collector) {
+        assigned.remove(&id);
+        if assigned.is_empty() {
+            by_collector.remove(&collector);
         }
     }
 }

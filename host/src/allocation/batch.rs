@@ -1,19 +1,19 @@
 //! Building a strategy's input from allocator state.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use target_allocator_sdk::{AssignInput, Collectors, Info, LabelColumn, Load, NO_NODE, NO_VALUE, Targets};
 
 use super::allocator::Slot;
+use super::id_map::IdMap;
 use super::target::Collector;
 
 /// What the allocator lends to build one input.
 pub(super) struct BatchSource<'a> {
     pub collectors: &'a [Collector],
-    pub collector_nodes: &'a [u32],
-    pub nodes: &'a [String],
-    pub jobs: &'a [String],
-    pub slots: &'a HashMap<u64, Slot>,
+    pub jobs: &'a [Arc<str>],
+    pub slots: &'a IdMap<Slot>,
 }
 
 impl BatchSource<'_> {
@@ -25,10 +25,12 @@ impl BatchSource<'_> {
     pub fn build(&self, ids: &[u64], strategy: &Info, mut load: Load, options: &str) -> AssignInput {
         let n = ids.len();
         let wanted = strategy.needs_columns;
-        let mut jobs = LocalTable::new(self.jobs);
-        let mut nodes = LocalTable::new(self.nodes);
+        let mut jobs = LocalTable::default();
+        let job_name = |job: u32| self.jobs[job as usize].to_string();
+        // Nodes are looked up only for strategies that read them.
+        let mut nodes = LocalTable::default();
         let collector_nodes: Vec<u32> = if wanted.node {
-            self.collector_nodes.iter().map(|&node| nodes.local(node)).collect()
+            self.collectors.iter().map(|c| nodes.local(c.node.as_deref(), str::to_string)).collect()
         } else {
             vec![NO_NODE; self.collectors.len()]
         };
@@ -60,16 +62,16 @@ impl BatchSource<'_> {
                 targets.identity.push(slot.target.identity);
             }
             if wanted.job {
-                targets.job.push(jobs.local(slot.job));
+                targets.job.push(jobs.local(Some(slot.job), job_name));
             }
             if wanted.node {
-                targets.node.push(nodes.local(slot.node));
+                targets.node.push(nodes.local(slot.target.node(), str::to_string));
             }
             if wanted.previous {
                 targets.previous.push(slot.collector);
             }
             for (column, seen) in &mut columns {
-                let value = match slot.target.labels.get(&column.name) {
+                let value = match slot.target.label(&column.name) {
                     Some(v) => *seen.entry(v).or_insert_with(|| {
                         column.values.push(v.to_string());
                         (column.values.len() - 1) as u32
@@ -80,7 +82,7 @@ impl BatchSource<'_> {
             }
         }
         if wanted.job {
-            load.jobs = load.jobs.iter().map(|&job| jobs.local(job)).collect();
+            load.jobs = load.jobs.iter().map(|&job| jobs.local(Some(job), job_name)).collect();
         } else {
             load.jobs.clear();
             load.job_collector_targets.clear();
@@ -100,25 +102,24 @@ impl BatchSource<'_> {
     }
 }
 
-/// Global id → id within one call, collecting the names in use.
-struct LocalTable<'a> {
-    all: &'a [String],
-    local: HashMap<u32, u32>,
+/// Key → id within one call, collecting the names in use.
+struct LocalTable<K> {
+    local: HashMap<K, u32>,
     names: Vec<String>,
 }
 
-impl<'a> LocalTable<'a> {
-    fn new(all: &'a [String]) -> Self {
-        LocalTable { all, local: HashMap::new(), names: Vec::new() }
+impl<K> Default for LocalTable<K> {
+    fn default() -> Self {
+        LocalTable { local: HashMap::new(), names: Vec::new() }
     }
+}
 
-    /// The call-local id of `global` (`NO_NODE` stays as it is).
-    fn local(&mut self, global: u32) -> u32 {
-        if global == NO_NODE {
-            return NO_NODE;
-        }
-        *self.local.entry(global).or_insert_with(|| {
-            self.names.push(self.all[global as usize].clone());
+impl<K: std::hash::Hash + Eq + Copy> LocalTable<K> {
+    /// The call-local id of `key` (`NO_NODE` for none), naming it with `name` when new.
+    fn local(&mut self, key: Option<K>, name: impl FnOnce(K) -> String) -> u32 {
+        let Some(key) = key else { return NO_NODE };
+        *self.local.entry(key).or_insert_with(|| {
+            self.names.push(name(key));
             (self.names.len() - 1) as u32
         })
     }

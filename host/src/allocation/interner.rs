@@ -1,5 +1,4 @@
-//! String → dense id tables for the strings that cross the Wasm boundary once
-//! per call (jobs, nodes).
+//! String → dense id table for job names.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,22 +6,27 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct Interner {
     ids: HashMap<Arc<str>, u32>,
-    names: Vec<String>,
+    names: Vec<Arc<str>>,
 }
 
 impl Interner {
-    pub fn intern(&mut self, name: &Arc<str>) -> u32 {
+    pub fn intern(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.ids.get(name) {
             return id;
         }
         let id = self.names.len() as u32;
+        let name: Arc<str> = Arc::from(name);
         self.ids.insert(name.clone(), id);
-        self.names.push(name.to_string());
+        self.names.push(name);
         id
     }
 
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
     /// All names, by id.
-    pub fn names(&self) -> &[String] {
+    pub fn names(&self) -> &[Arc<str>] {
         &self.names
     }
 }

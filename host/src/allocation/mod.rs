@@ -12,9 +12,14 @@
 mod allocator;
 mod assigner;
 mod batch;
+mod id_map;
 mod interner;
 mod target;
 
-pub use allocator::{AllocationReport, Allocator, ServingIndex, StrategyCall, StrategyChoice};
+pub use allocator::{AllocationReport, Allocator, Assigned, JobDelta, StrategyCall, StrategyChoice};
+pub use id_map::{IdMap, IdSet, IdentityHasher};
 pub use assigner::{Assigner, NativeAssigner, native_fallback};
-pub use target::{Collector, Labels, Target, identity_hash, node_name};
+pub use target::{
+    Collector, Labels, Merged, MergedLabels, NonMeta, Target, TargetGroup, identity_hash, next_version,
+    node_name,
+};

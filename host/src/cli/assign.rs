@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use crate::allocation::{Allocator, Collector};
-use crate::discovery::{JobProcessor, parse_target_groups};
+use crate::discovery::{JobProcessor, TargetGroup, parse_target_groups};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::strategies::{DEFAULT_STRATEGY, StrategyCatalog};
 
@@ -52,6 +52,7 @@ enum Format {
 pub fn run(args: AssignArgs) -> Result<()> {
     let text = read_input(&args.input)?;
     let groups = parse_target_groups(&text).with_context(|| format!("reading {}", args.input.display()))?;
+    let groups: Vec<Arc<TargetGroup>> = groups.into_iter().map(Arc::new).collect();
     let targets = JobProcessor::unfiltered(&args.job).targets(&groups);
     let collectors = collectors(&args.collectors, &args.collector_nodes)?;
 
@@ -73,7 +74,7 @@ pub fn run(args: AssignArgs) -> Result<()> {
         Format::Text => {
             for target in &targets {
                 let collector = allocator.collector_of(target.identity).map_or("-", |c| &c.id);
-                writeln!(out, "{}\t{collector}", target.address)?;
+                writeln!(out, "{}\t{collector}", target.address())?;
             }
         }
         Format::Json => {
@@ -81,7 +82,7 @@ pub fn run(args: AssignArgs) -> Result<()> {
                 .iter()
                 .map(|t| {
                     let collector = allocator.collector_of(t.identity).map(|c| c.id.to_string());
-                    serde_json::json!({ "address": t.address, "collector": collector })
+                    serde_json::json!({ "address": t.address(), "collector": collector })
                 })
                 .collect();
             serde_json::to_writer_pretty(&mut out, &rows)?;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::Watcher;
@@ -11,8 +12,9 @@ use std::sync::mpsc::Sender;
 
 use tokio::sync::mpsc;
 
-use super::target_group::{TargetGroup, parse_target_groups};
+use super::target_group::parse_target_groups;
 use super::{DiscoveryUpdate, SourceKey};
+use crate::allocation::TargetGroup;
 use crate::config::FileSdConfig;
 
 /// Collapses bursts of file events (an editor's save, a ConfigMap swap).
@@ -23,15 +25,19 @@ pub async fn run_file_sd(source: SourceKey, config: FileSdConfig, updates: Sende
     let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
     // The watcher lives as long as this task; events only wake the loop.
     let _watcher = watch_directories(&config.files, wake_tx);
-    let mut last_good: BTreeMap<PathBuf, Vec<TargetGroup>> = BTreeMap::new();
-    let mut last_sent: Option<Vec<TargetGroup>> = None;
+    let mut last_good: BTreeMap<PathBuf, Vec<Arc<TargetGroup>>> = BTreeMap::new();
+    let mut last_sent: Option<Vec<Arc<TargetGroup>>> = None;
     loop {
         let files = expand_globs(&config.files);
         last_good.retain(|path, _| files.contains(path));
         for path in &files {
             match read_groups(path).await {
                 Ok(groups) => {
-                    last_good.insert(path.clone(), groups);
+                    // An unchanged file keeps its groups' identity, so nothing downstream re-processes them.
+                    let previous = last_good.get(path);
+                    if previous.is_none_or(|p| !p.iter().map(|g| &**g).eq(groups.iter())) {
+                        last_good.insert(path.clone(), groups.into_iter().map(Arc::new).collect());
+                    }
                 }
                 Err(message) => {
                     // Keep the file's previous groups: a half-written file must not drop targets.
@@ -39,7 +45,7 @@ pub async fn run_file_sd(source: SourceKey, config: FileSdConfig, updates: Sende
                 }
             }
         }
-        let groups: Vec<TargetGroup> = last_good.values().flatten().cloned().collect();
+        let groups: Vec<Arc<TargetGroup>> = last_good.values().flatten().cloned().collect();
         if last_sent.as_ref() != Some(&groups) {
             last_sent = Some(groups.clone());
             if updates.send(DiscoveryUpdate { source: source.clone(), groups }).is_err() {
@@ -141,6 +147,10 @@ fn watch_directories(patterns: &[String], wake: mpsc::Sender<()>) -> Option<noti
 mod tests {
     use super::*;
 
+    fn addresses(group: &TargetGroup) -> Vec<&str> {
+        group.targets.iter().map(|t| t.get("__address__").unwrap()).collect()
+    }
+
     #[test]
     fn wildcards_match_file_names() {
         assert!(wildcard_match("*.json", "a.json"));
@@ -156,11 +166,11 @@ mod tests {
         let yaml = dir.path().join("a.yml");
         std::fs::write(&yaml, "- targets: ['x:1']\n  labels:\n    env: prod\n").unwrap();
         let groups = read_groups(&yaml).await.unwrap();
-        assert_eq!(groups[0].targets, ["x:1"]);
-        assert_eq!(groups[0].labels["env"], "prod");
+        assert_eq!(addresses(&groups[0]), ["x:1"]);
+        assert_eq!(groups[0].labels.get("env"), Some("prod"));
         let json = dir.path().join("b.json");
         std::fs::write(&json, r#"[{"targets": ["y:2"]}]"#).unwrap();
-        assert_eq!(read_groups(&json).await.unwrap()[0].targets, ["y:2"]);
+        assert_eq!(addresses(&read_groups(&json).await.unwrap()[0]), ["y:2"]);
         std::fs::write(&json, r#"[{"targets": "y:2"}]"#).unwrap();
         assert!(read_groups(&json).await.unwrap_err().contains("not a list of target groups"));
         std::fs::write(&yaml, "- targets: [").unwrap();
@@ -181,12 +191,12 @@ mod tests {
         };
         let task = tokio::spawn(run_file_sd(source, config, tx));
         let next = || rx.recv_timeout(Duration::from_secs(10)).expect("an update").groups;
-        assert_eq!(next()[0].targets, ["a:1"]);
+        assert_eq!(addresses(&next()[0]), ["a:1"]);
         std::fs::write(&file, "[{").unwrap();
         // Several rescans read the broken file: the groups stay, so nothing is sent.
         assert!(rx.recv_timeout(Duration::from_millis(600)).is_err());
         std::fs::write(&file, r#"[{"targets": ["b:1"]}]"#).unwrap();
-        assert_eq!(next()[0].targets, ["b:1"]);
+        assert_eq!(addresses(&next()[0]), ["b:1"]);
         std::fs::remove_file(&file).unwrap();
         assert!(next().is_empty());
         task.abort();

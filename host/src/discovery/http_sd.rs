@@ -2,12 +2,14 @@
 //! Prometheus HTTP SD's rules (200, `application/json`, a list of groups);
 //! on failure the last good list is kept.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::sync::mpsc::Sender;
 
-use super::target_group::{TargetGroup, parse_target_groups};
+use super::target_group::parse_target_groups;
 use super::{DiscoveryUpdate, SourceKey};
+use crate::allocation::TargetGroup;
 use crate::config::HttpSdConfig;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,11 +23,12 @@ pub async fn run_http_sd(source: SourceKey, config: HttpSdConfig, updates: Sende
             return;
         }
     };
-    let mut last_sent: Option<Vec<TargetGroup>> = None;
+    let mut last_sent: Option<Vec<Arc<TargetGroup>>> = None;
     loop {
         match fetch(&client, &config).await {
             Ok(groups) => {
-                if last_sent.as_ref() != Some(&groups) {
+                if last_sent.as_ref().is_none_or(|sent| !sent.iter().map(|g| &**g).eq(groups.iter())) {
+                    let groups: Vec<Arc<TargetGroup>> = groups.into_iter().map(Arc::new).collect();
                     last_sent = Some(groups.clone());
                     if updates.send(DiscoveryUpdate { source: source.clone(), groups }).is_err() {
                         return;

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 pub use file_sd::expand_globs;
 pub use manager::{DiscoveryManager, JobTargets};
-pub use target_group::{JobProcessor, TargetGroup, TargetGroupError, parse_target_groups};
+pub use crate::allocation::TargetGroup;
+pub use target_group::{JobProcessor, TargetGroupError, group_of_addresses, parse_target_groups};
 
 /// One discovery source of one job, e.g. `("node", "file_sd/0")`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,5 +28,5 @@ pub struct SourceKey {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DiscoveryUpdate {
     pub source: SourceKey,
-    pub groups: Vec<TargetGroup>,
+    pub groups: Vec<Arc<TargetGroup>>,
 }

@@ -1,21 +1,22 @@
-//! Prometheus target groups (`file_sd` / `http_sd` format).
+//! Prometheus target groups: the `file_sd` / `http_sd` wire format, and
+//! turning one job's groups into targets (seeds, relabel filtering, identity).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::allocation::{Labels, Target, identity_hash};
+use crate::allocation::{Labels, Target, TargetGroup, identity_hash, next_version};
 use crate::config::ScrapeConfig;
-use crate::relabel::{LabelMap, RelabelRule, relabel};
+use crate::relabel::{LabelSet, RelabelRule, relabel_set};
 
 /// `{"targets": ["host:port", ...], "labels": {"name": "value", ...}}`
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TargetGroup {
-    pub targets: Vec<String>,
+struct WireGroup {
+    targets: Vec<String>,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,29 +29,41 @@ pub enum TargetGroupError {
 
 /// Parses a JSON list of target groups.
 pub fn parse_target_groups(text: &str) -> Result<Vec<TargetGroup>, TargetGroupError> {
-    let groups: Vec<TargetGroup> = serde_json::from_str(text)?;
+    let groups: Vec<WireGroup> = serde_json::from_str(text)?;
     for (g, group) in groups.iter().enumerate() {
         if let Some(t) = group.targets.iter().position(|t| t.trim().is_empty()) {
             return Err(TargetGroupError::EmptyAddress { group: g, target: t });
         }
     }
-    Ok(groups)
+    Ok(groups.into_iter().map(|g| group_of_addresses(g.targets, g.labels)).collect())
+}
+
+/// A group whose targets are bare addresses (`static_configs`, `file_sd`, `http_sd`).
+pub fn group_of_addresses(addresses: Vec<String>, labels: BTreeMap<String, String>) -> TargetGroup {
+    TargetGroup {
+        labels: Labels::from_sorted(labels.into_iter().collect()),
+        targets: addresses
+            .into_iter()
+            .map(|address| Labels::from_sorted(vec![("__address__".to_string(), address)]))
+            .collect(),
+    }
 }
 
 /// Name of the label the reference sets before a job's rules so that
 /// prometheus-operator's `$(SHARD)` keep rule (`regex: $(SHARD);|.+;.+` over
 /// `[__tmp_hash, __tmp_disable_sharding]`) keeps every target here; collectors
-/// substitute `$(SHARD)` themselves.
+/// substitute `$(SHARD)` themselves. It is removed after the rules.
 const DISABLE_SHARDING: &str = "__tmp_disable_sharding";
 
 /// Turns one job's target groups into targets, as the reference allocator
 /// does: merged labels served as discovered, relabel filtering, identity.
 pub struct JobProcessor {
     job: Arc<str>,
+    /// Seeded labels, sorted by name.
     seeds: Vec<(String, String)>,
-    /// The job's rules wrapped in the sharding neutraliser; `None` when
-    /// filtering is off.
-    rules: Option<Vec<RelabelRule>>,
+    /// `filter_strategy: relabel-config`.
+    filter: bool,
+    rules: Vec<RelabelRule>,
 }
 
 impl JobProcessor {
@@ -58,59 +71,100 @@ impl JobProcessor {
     /// `relabel_configs` drop are left out and identity is computed on the
     /// relabeled labels; otherwise on the discovered labels.
     pub fn new(scrape: &ScrapeConfig, filter: bool) -> JobProcessor {
-        let rules = filter.then(|| {
-            let mut rules = Vec::with_capacity(scrape.relabel_rules.len() + 2);
-            rules.push(
-                RelabelRule::parse(
-                    &serde_json::json!({"target_label": DISABLE_SHARDING, "replacement": "true"}),
-                )
-                .expect("a valid rule"),
-            );
-            rules.extend(scrape.relabel_rules.iter().cloned());
-            rules.push(
-                RelabelRule::parse(&serde_json::json!({"action": "labeldrop", "regex": DISABLE_SHARDING}))
-                    .expect("a valid rule"),
-            );
-            rules
-        });
-        JobProcessor { job: Arc::from(scrape.job_name.as_str()), seeds: scrape.seed_labels(), rules }
+        let mut seeds = scrape.seed_labels();
+        seeds.sort();
+        JobProcessor {
+            job: Arc::from(scrape.job_name.as_str()),
+            seeds,
+            filter,
+            rules: if filter { scrape.relabel_rules.clone() } else { Vec::new() },
+        }
     }
 
     /// No rules and no seeds: identity over the discovered labels.
     pub fn unfiltered(job: &str) -> JobProcessor {
-        JobProcessor { job: Arc::from(job), seeds: Vec::new(), rules: None }
+        JobProcessor { job: Arc::from(job), seeds: Vec::new(), filter: false, rules: Vec::new() }
     }
 
-    /// One target per address of every group, in order, minus those the rules
-    /// drop: group labels plus `__address__` (a target's own address wins over
-    /// a group label of that name). Equal identities are left for the
-    /// allocator to collapse.
-    pub fn targets(&self, groups: &[TargetGroup]) -> Vec<Target> {
-        let mut targets = Vec::new();
-        for group in groups {
-            for address in &group.targets {
-                let mut pairs: Vec<(String, String)> =
-                    group.labels.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
-                pairs.push(("__address__".to_string(), address.clone()));
-                let labels = Labels::new(pairs);
-                let identity = match &self.rules {
-                    None => identity_hash(labels.iter(), &self.job),
-                    Some(rules) => {
-                        let mut relabeled: LabelMap =
-                            labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-                        for (name, value) in &self.seeds {
-                            relabeled.entry(name.clone()).or_insert_with(|| value.clone());
-                        }
-                        if !relabel(&mut relabeled, rules) {
-                            continue;
-                        }
-                        identity_hash(relabeled.iter().map(|(n, v)| (n.as_str(), v.as_str())), &self.job)
-                    }
-                };
-                targets.push(Target::new(self.job.clone(), labels, identity));
+    pub fn job(&self) -> &Arc<str> {
+        &self.job
+    }
+
+    /// The targets of one group that the rules keep, in order. Equal
+    /// identities are left for the allocator to collapse.
+    pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Target> {
+        let version = next_version();
+        let mut scratch = LabelSet::new();
+        let mut targets = Vec::with_capacity(group.targets.len());
+        for index in 0..group.targets.len() {
+            if let Some(identity) = self.identity(group, index, &mut scratch) {
+                targets.push(Target::in_group(self.job.clone(), group.clone(), index, identity, version));
             }
         }
         targets
+    }
+
+    /// Every group's targets, in order.
+    pub fn targets(&self, groups: &[Arc<TargetGroup>]) -> Vec<Target> {
+        groups.iter().flat_map(|group| self.process_group(group)).collect()
+    }
+
+    /// The identity of target `index` of `group`, or `None` when the rules drop it.
+    fn identity<'a>(&'a self, group: &'a TargetGroup, index: usize, set: &mut LabelSet<'a>) -> Option<u64> {
+        // Identity never includes `__meta_*`, so the rule-less paths skip them.
+        let non_meta = group.target_labels_without_meta(index);
+        if !self.filter {
+            return Some(identity_hash(non_meta, &self.job));
+        }
+        if self.rules.is_empty() {
+            // Nothing can drop or change a label: hash the seeded labels as they
+            // stream by, without building the set.
+            let seeded = SeededLabels { discovered: non_meta.peekable(), seeds: self.seeds.iter().peekable() };
+            let labels = seeded.filter(|(name, value)| !value.is_empty() && *name != DISABLE_SHARDING);
+            return Some(identity_hash(labels, &self.job));
+        }
+        set.clear();
+        set.extend_sorted(group.target_labels(index));
+        for (name, value) in &self.seeds {
+            set.set_if_absent(name, value);
+        }
+        set.set(DISABLE_SHARDING.into(), "true".into());
+        if !relabel_set(set, &self.rules) {
+            return None;
+        }
+        set.remove(DISABLE_SHARDING);
+        Some(identity_hash(set.iter(), &self.job))
+    }
+}
+
+/// Discovered labels plus the seeds they lack, in name order (both inputs sorted).
+struct SeededLabels<'a, D: Iterator<Item = (&'a str, &'a str)>> {
+    discovered: std::iter::Peekable<D>,
+    seeds: std::iter::Peekable<std::slice::Iter<'a, (String, String)>>,
+}
+
+impl<'a, D: Iterator<Item = (&'a str, &'a str)>> Iterator for SeededLabels<'a, D> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let seed = |s: &'a (String, String)| (s.0.as_str(), s.1.as_str());
+        match (self.seeds.peek(), self.discovered.peek()) {
+            (None, _) => self.discovered.next(),
+            (Some(_), None) => self.seeds.next().map(seed),
+            (Some(s), Some(&(name, value))) => match s.0.as_str().cmp(name) {
+                std::cmp::Ordering::Less => self.seeds.next().map(seed),
+                std::cmp::Ordering::Greater => self.discovered.next(),
+                // A seed applies only where the discovered value is absent or empty.
+                std::cmp::Ordering::Equal if value.is_empty() => {
+                    self.discovered.next();
+                    self.seeds.next().map(seed)
+                }
+                std::cmp::Ordering::Equal => {
+                    self.seeds.next();
+                    self.discovered.next()
+                }
+            },
+        }
     }
 }
 
@@ -120,15 +174,18 @@ mod tests {
 
     #[test]
     fn groups_become_targets_in_order() {
-        let groups = parse_target_groups(
+        let groups: Vec<Arc<TargetGroup>> = parse_target_groups(
             r#"[{"targets": ["a:1", "b:2"], "labels": {"env": "prod", "__address__": "ignored"}},
                 {"targets": ["c:3"]}]"#,
         )
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(Arc::new)
+        .collect();
         let targets = JobProcessor::unfiltered("job").targets(&groups);
-        let addresses: Vec<&str> = targets.iter().map(|t| t.address.as_str()).collect();
+        let addresses: Vec<&str> = targets.iter().map(|t| t.address()).collect();
         assert_eq!(addresses, ["a:1", "b:2", "c:3"]);
-        assert_eq!(targets[0].labels.get("env"), Some("prod"));
+        assert_eq!(targets[0].label("env"), Some("prod"));
         assert_ne!(targets[0].identity, targets[1].identity);
     }
 
@@ -139,11 +196,11 @@ mod tests {
             .remove(0)
     }
 
-    fn group(targets: &[&str], labels: &[(&str, &str)]) -> TargetGroup {
-        TargetGroup {
-            targets: targets.iter().map(|t| t.to_string()).collect(),
-            labels: labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
-        }
+    fn group(targets: &[&str], labels: &[(&str, &str)]) -> Arc<TargetGroup> {
+        Arc::new(group_of_addresses(
+            targets.iter().map(|t| t.to_string()).collect(),
+            labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        ))
     }
 
     #[test]
@@ -157,9 +214,9 @@ mod tests {
             group(&["c:1"], &[("__meta_role", "db")]),
         ];
         let targets = JobProcessor::new(&scrape, true).targets(&groups);
-        assert_eq!(targets.iter().map(|t| t.address.as_str()).collect::<Vec<_>>(), ["a:1", "b:1"]);
+        assert_eq!(targets.iter().map(|t| t.address()).collect::<Vec<_>>(), ["a:1", "b:1"]);
         // Served labels are the discovered ones: meta labels in, seeds and relabeled labels out.
-        let served: Vec<(&str, &str)> = targets[0].labels.iter().collect();
+        let served: Vec<(&str, &str)> = targets[0].labels().collect();
         assert_eq!(served, [("__address__", "a:1"), ("__meta_pod", "p"), ("__meta_role", "web")]);
         // Without filtering every target is kept.
         assert_eq!(JobProcessor::new(&scrape, false).targets(&groups).len(), 3);
@@ -175,7 +232,7 @@ mod tests {
         let t = JobProcessor::new(&rewrite, true).targets(&groups);
         assert_eq!(t[0].identity, t[1].identity, "an address rewrite to the same labels collapses");
         assert_ne!(t[0].identity, t[2].identity);
-        assert_eq!(t[0].address, "10.0.0.1:9100", "the served address is the discovered one");
+        assert_eq!(t[0].address(), "10.0.0.1:9100", "the served address is the discovered one");
         // The same address in two jobs is two targets.
         let other =
             job(serde_json::json!({"job_name": "k", "relabel_configs": rewrite.printed["relabel_configs"]}));
@@ -189,6 +246,29 @@ mod tests {
         // Meta labels never count: a renamed pod keeps its identity.
         let renamed = [group(&["10.0.0.1:9100"], &[("__meta_pod", "y")])];
         assert_eq!(JobProcessor::new(&rewrite, true).targets(&renamed)[0].identity, t[0].identity);
+    }
+
+    #[test]
+    fn identity_without_rules_equals_identity_through_rules_that_change_nothing() {
+        // The rule-less path streams seeds past the discovered labels; it must
+        // agree with building the set and relabeling it.
+        let plain = job(serde_json::json!({"job_name": "j", "params": {"module": ["m"]}}));
+        let noop = job(serde_json::json!({"job_name": "j", "params": {"module": ["m"]},
+            "relabel_configs": [{"action": "keep", "source_labels": ["__address__"], "regex": ".+"}]}));
+        let groups = [
+            group(&["a:1"], &[]),
+            group(&["b:1"], &[("__scheme__", ""), ("job", "other"), ("__meta_x", "y"), ("zone", "z1")]),
+            group(&["c:1"], &[("__param_module", "own"), ("__tmp_disable_sharding", "x"), ("a", "")]),
+            group(&["d:1"], &[("__metrics_path__", "/m"), ("__scrape_timeout__", "1s"), ("~utf8", "é")]),
+        ];
+        let fast = JobProcessor::new(&plain, true).targets(&groups);
+        let slow = JobProcessor::new(&noop, true).targets(&groups);
+        assert_eq!(fast.len(), 4);
+        for (f, s) in fast.iter().zip(&slow) {
+            assert_eq!(f.identity, s.identity, "{}", f.address());
+        }
+        let distinct: std::collections::HashSet<u64> = fast.iter().map(|t| t.identity).collect();
+        assert_eq!(distinct.len(), 4);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Applying rules to a label set, with Prometheus's semantics.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::rule::{Action, RelabelRule, is_valid_label_name};
@@ -7,62 +8,167 @@ use super::rule::{Action, RelabelRule, is_valid_label_name};
 /// Labels by name; an empty value means absent, as in Prometheus.
 pub type LabelMap = BTreeMap<String, String>;
 
+/// A label set being relabeled: sorted by name, names unique, values never
+/// empty (an empty value is no label at all in Prometheus).
+///
+/// It borrows the discovered strings and owns only what rules write, so
+/// relabeling a target whose rules only read labels allocates nothing; one
+/// set is reused for every target of a job.
+#[derive(Debug, Default)]
+pub struct LabelSet<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// Joined source values of the rule being applied.
+    joined: String,
+}
+
+impl<'a> LabelSet<'a> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Empties the set, keeping its memory for the next target.
+    pub fn clear(&mut self) {
+        self.pairs.clear();
+    }
+
+    /// Fills an empty set from labels sorted by name with unique names.
+    /// Empty values are skipped.
+    pub fn extend_sorted(&mut self, sorted: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        debug_assert!(self.pairs.is_empty());
+        self.pairs.extend(
+            sorted.into_iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (Cow::from(n), Cow::from(v))),
+        );
+        debug_assert!(self.pairs.windows(2).all(|w| w[0].0 < w[1].0), "input must be sorted and unique");
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).ok().map(|i| &*self.pairs[i].1)
+    }
+
+    /// Sets `name` unless it is present (Prometheus's seeded labels).
+    pub fn set_if_absent(&mut self, name: &'a str, value: &'a str) {
+        if let Err(i) = self.position(name)
+            && !value.is_empty()
+        {
+            self.pairs.insert(i, (Cow::Borrowed(name), Cow::Borrowed(value)));
+        }
+    }
+
+    /// Sets `name`; an empty value deletes it, as Prometheus's label builder does.
+    pub fn set(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
+        match (self.position(&name), value.is_empty()) {
+            (Ok(i), true) => {
+                self.pairs.remove(i);
+            }
+            (Ok(i), false) => self.pairs[i].1 = value,
+            (Err(i), false) => self.pairs.insert(i, (name, value)),
+            (Err(_), true) => {}
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        if let Ok(i) = self.position(name) {
+            self.pairs.remove(i);
+        }
+    }
+
+    /// In name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(n, v)| (&**n, &**v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.pairs.binary_search_by(|(n, _)| (**n).cmp(name))
+    }
+}
+
+/// The rule's source values joined by its separator; borrowed from the set
+/// when there is a single source, else built in `joined`.
+fn source_value<'s>(pairs: &'s [(Cow<'_, str>, Cow<'_, str>)], joined: &'s mut String, rule: &RelabelRule) -> &'s str {
+    let find = |name: &str| pairs.binary_search_by(|(n, _)| (**n).cmp(name)).ok().map(|i| &*pairs[i].1);
+    if let [only] = rule.source_labels.as_slice() {
+        return find(only).unwrap_or("");
+    }
+    joined.clear();
+    for (i, name) in rule.source_labels.iter().enumerate() {
+        if i > 0 {
+            joined.push_str(&rule.separator);
+        }
+        joined.push_str(find(name).unwrap_or(""));
+    }
+    joined
+}
+
 /// Applies `rules` in order. Returns `false` when a rule drops the target;
 /// `labels` then holds whatever the rules had made of it so far.
 pub fn relabel(labels: &mut LabelMap, rules: &[RelabelRule]) -> bool {
-    // An empty value is no label at all (Prometheus drops them from label sets).
-    labels.retain(|_, value| !value.is_empty());
+    let mut set = LabelSet::new();
+    set.extend_sorted(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let kept = relabel_set(&mut set, rules);
+    let result: LabelMap = set.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    *labels = result;
+    kept
+}
+
+/// [`relabel`] over a borrowed [`LabelSet`].
+pub fn relabel_set(labels: &mut LabelSet<'_>, rules: &[RelabelRule]) -> bool {
     rules.iter().all(|rule| apply(labels, rule))
 }
 
-fn apply(labels: &mut LabelMap, rule: &RelabelRule) -> bool {
-    let value = rule
-        .source_labels
-        .iter()
-        .map(|name| labels.get(name).map(String::as_str).unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join(&rule.separator);
-    let target = || labels.get(&rule.target_label).map(String::as_str).unwrap_or("");
-    match rule.action {
-        Action::Drop => return !rule.regex.is_match(&value),
-        Action::Keep => return rule.regex.is_match(&value),
-        Action::DropEqual => return target() != value,
-        Action::KeepEqual => return target() == value,
-        Action::Replace => {
-            let Some(name) = rule.regex.expand(&rule.target_label, &value) else { return true };
-            if !is_valid_label_name(&name) {
-                return true;
+fn apply<'a>(labels: &mut LabelSet<'a>, rule: &RelabelRule) -> bool {
+    // Rules that only read decide here, on the borrowed source value.
+    let write: Option<(String, String)> = {
+        let value = source_value(&labels.pairs, &mut labels.joined, rule);
+        let get = |name: &str| {
+            labels.pairs.binary_search_by(|(n, _)| (**n).cmp(name)).ok().map(|i| &*labels.pairs[i].1)
+        };
+        match rule.action {
+            Action::Drop => return !rule.regex.is_match(value),
+            Action::Keep => return rule.regex.is_match(value),
+            Action::DropEqual | Action::KeepEqual => {
+                let equal = get(&rule.target_label).unwrap_or("") == value;
+                return equal == (rule.action == Action::KeepEqual);
             }
-            let replaced = rule.regex.expand(&rule.replacement, &value).unwrap_or_default();
-            set(labels, name, replaced);
+            Action::Replace => {
+                let Some(name) = rule.regex.expand(&rule.target_label, value) else { return true };
+                if !is_valid_label_name(&name) {
+                    return true;
+                }
+                Some((name, rule.regex.expand(&rule.replacement, value).unwrap_or_default()))
+            }
+            Action::Lowercase => Some((rule.target_label.clone(), value.to_lowercase())),
+            Action::Uppercase => Some((rule.target_label.clone(), value.to_uppercase())),
+            Action::HashMod => {
+                let digest = md5::compute(value.as_bytes());
+                let tail = u64::from_be_bytes(digest.0[8..16].try_into().expect("8 bytes"));
+                Some((rule.target_label.clone(), (tail % rule.modulus).to_string()))
+            }
+            Action::LabelMap | Action::LabelDrop | Action::LabelKeep => None,
         }
-        Action::Lowercase => set(labels, rule.target_label.clone(), value.to_lowercase()),
-        Action::Uppercase => set(labels, rule.target_label.clone(), value.to_uppercase()),
-        Action::HashMod => {
-            let digest = md5::compute(value.as_bytes());
-            let tail = u64::from_be_bytes(digest.0[8..16].try_into().expect("8 bytes"));
-            set(labels, rule.target_label.clone(), (tail % rule.modulus).to_string());
-        }
-        Action::LabelMap => {
-            let renamed: Vec<(String, String)> = labels
+    };
+    match (write, rule.action) {
+        (Some((name, value)), _) => labels.set(Cow::Owned(name), Cow::Owned(value)),
+        (None, Action::LabelMap) => {
+            let renamed: Vec<(String, Cow<'a, str>)> = labels
+                .pairs
                 .iter()
                 .filter_map(|(name, v)| rule.regex.expand(&rule.replacement, name).map(|n| (n, v.clone())))
                 .collect();
-            for (name, v) in renamed {
-                set(labels, name, v);
+            for (name, value) in renamed {
+                labels.set(Cow::Owned(name), value);
             }
         }
-        Action::LabelDrop => labels.retain(|name, _| !rule.regex.is_match(name)),
-        Action::LabelKeep => labels.retain(|name, _| rule.regex.is_match(name)),
+        (None, Action::LabelDrop) => labels.pairs.retain(|(name, _)| !rule.regex.is_match(name)),
+        (None, Action::LabelKeep) => labels.pairs.retain(|(name, _)| rule.regex.is_match(name)),
+        (None, _) => unreachable!("every writing action produced a label"),
     }
     true
-}
-
-/// Prometheus's builder treats setting an empty value as deleting.
-fn set(labels: &mut LabelMap, name: String, value: String) {
-    if value.is_empty() {
-        labels.remove(&name);
-    } else {
-        labels.insert(name, value);
-    }
 }

@@ -14,7 +14,7 @@ mod engine;
 mod regex;
 mod rule;
 
-pub use engine::{LabelMap, relabel};
+pub use engine::{LabelMap, LabelSet, relabel, relabel_set};
 pub use regex::RelabelRegex;
 pub use rule::{Action, RelabelRule, is_valid_label_name};
 

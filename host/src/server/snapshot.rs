@@ -4,11 +4,11 @@
 //! Target lists are encoded once per (job, collector) slice; a rebuild reuses
 //! the bytes of every slice whose targets did not change.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::body::Body;
-use crate::allocation::{Allocator, Target};
+use crate::allocation::{Allocator, Assigned, Target};
 
 /// One (job, collector) target list.
 #[derive(Clone, Debug)]
@@ -61,7 +61,7 @@ impl Snapshot {
     ) -> Snapshot {
         let collectors: Vec<Arc<str>> = allocator.collectors().iter().map(|c| c.id.clone()).collect();
         let changed_jobs = changed_jobs.filter(|_| previous.ready && previous.collectors == collectors);
-        let reuse = |job: &Arc<str>, collector: &Arc<str>, targets: &BTreeMap<u64, Arc<Target>>| {
+        let reuse = |job: &Arc<str>, collector: &Arc<str>, targets: &Assigned| {
             let fingerprint = fingerprint(targets.values());
             let reused = previous
                 .slices
@@ -81,18 +81,15 @@ impl Snapshot {
                     }
                 }
                 for job in changed {
-                    for collector in &collectors {
-                        if let Some(targets) = allocator.index().get(collector).and_then(|jobs| jobs.get(job))
-                        {
-                            let slice = reuse(job, collector, targets);
-                            slices.entry(job.clone()).or_default().insert(collector.clone(), slice);
-                        }
+                    for (collector, targets) in allocator.job_assignment(job) {
+                        let slice = reuse(job, collector, targets);
+                        slices.entry(job.clone()).or_default().insert(collector.clone(), slice);
                     }
                 }
             }
             None => {
-                for (collector, jobs) in allocator.index() {
-                    for (job, targets) in jobs {
+                for job in allocator.served_jobs() {
+                    for (collector, targets) in allocator.job_assignment(job) {
                         let slice = reuse(job, collector, targets);
                         slices.entry(job.clone()).or_default().insert(collector.clone(), slice);
                     }
@@ -153,7 +150,7 @@ fn fingerprint<'a>(targets: impl Iterator<Item = &'a Arc<Target>>) -> u64 {
     let mut hasher = xxhash_rust::xxh64::Xxh64::new(0);
     for t in targets {
         hasher.update(&t.identity.to_le_bytes());
-        hasher.update(&t.labels_hash.to_le_bytes());
+        hasher.update(&t.version().to_le_bytes());
     }
     hasher.digest()
 }
@@ -167,9 +164,9 @@ fn encode_targets<'a>(targets: impl Iterator<Item = &'a Arc<Target>>) -> Vec<u8>
             out.push(b',');
         }
         out.extend_from_slice(b"{\"targets\":[");
-        serde_json::to_writer(&mut out, &target.address).expect("strings serialize");
+        serde_json::to_writer(&mut out, target.address()).expect("strings serialize");
         out.extend_from_slice(b"],\"labels\":{");
-        for (j, (name, value)) in target.labels.iter().enumerate() {
+        for (j, (name, value)) in target.labels().enumerate() {
             if j > 0 {
                 out.push(b',');
             }
