@@ -118,18 +118,39 @@ pub fn relabel(labels: &mut LabelMap, rules: &[RelabelRule]) -> bool {
     kept
 }
 
+/// The value a `replace` rule writes when it only copies its one source label
+/// (`regex: (.*)`, `replacement: $1`, a literal target): the most common rule
+/// shape, answered by sharing the source value. `None` for any other rule.
+fn copied_source<'a>(labels: &LabelSet<'a>, rule: &RelabelRule) -> Option<Cow<'a, str>> {
+    let [source] = rule.source_labels.as_slice() else { return None };
+    let copies = rule.regex.matches_everything()
+        && matches!(rule.replacement.as_str(), "$1" | "${1}")
+        && !rule.target_label.contains('$');
+    if !copies {
+        return None;
+    }
+    Some(labels.position(source).map_or(Cow::Borrowed(""), |i| labels.pairs[i].1.clone()))
+}
+
 /// [`relabel`] over a borrowed [`LabelSet`].
-pub fn relabel_set(labels: &mut LabelSet<'_>, rules: &[RelabelRule]) -> bool {
+pub fn relabel_set<'a>(labels: &mut LabelSet<'a>, rules: &'a [RelabelRule]) -> bool {
     rules.iter().all(|rule| apply(labels, rule))
 }
 
-fn apply<'a>(labels: &mut LabelSet<'a>, rule: &RelabelRule) -> bool {
+fn apply<'a>(labels: &mut LabelSet<'a>, rule: &'a RelabelRule) -> bool {
+    if rule.action == Action::Replace
+        && let Some(copied) = copied_source(labels, rule)
+    {
+        labels.set(Cow::Borrowed(&rule.target_label), copied);
+        return true;
+    }
     // Rules that only read decide here, on the borrowed source value.
-    let write: Option<(String, String)> = {
+    let write: Option<(Cow<'a, str>, String)> = {
         let value = source_value(&labels.pairs, &mut labels.joined, rule);
         let get = |name: &str| {
             labels.pairs.binary_search_by(|(n, _)| (**n).cmp(name)).ok().map(|i| &*labels.pairs[i].1)
         };
+        let target = || Cow::Borrowed(rule.target_label.as_str());
         match rule.action {
             Action::Drop => return !rule.regex.is_match(value),
             Action::Keep => return rule.regex.is_match(value),
@@ -138,24 +159,33 @@ fn apply<'a>(labels: &mut LabelSet<'a>, rule: &RelabelRule) -> bool {
                 return equal == (rule.action == Action::KeepEqual);
             }
             Action::Replace => {
-                let Some(name) = rule.regex.expand(&rule.target_label, value) else { return true };
-                if !is_valid_label_name(&name) {
-                    return true;
-                }
-                Some((name, rule.regex.expand(&rule.replacement, value).unwrap_or_default()))
+                let Some(groups) = rule.regex.captures(value) else { return true };
+                let name = if rule.target_label.contains('$') {
+                    let mut name = String::new();
+                    groups.expand(&rule.target_label, &mut name);
+                    if !is_valid_label_name(&name) {
+                        return true;
+                    }
+                    Cow::Owned(name)
+                } else {
+                    target()
+                };
+                let mut replaced = String::new();
+                groups.expand(&rule.replacement, &mut replaced);
+                Some((name, replaced))
             }
-            Action::Lowercase => Some((rule.target_label.clone(), value.to_lowercase())),
-            Action::Uppercase => Some((rule.target_label.clone(), value.to_uppercase())),
+            Action::Lowercase => Some((target(), value.to_lowercase())),
+            Action::Uppercase => Some((target(), value.to_uppercase())),
             Action::HashMod => {
                 let digest = md5::compute(value.as_bytes());
                 let tail = u64::from_be_bytes(digest.0[8..16].try_into().expect("8 bytes"));
-                Some((rule.target_label.clone(), (tail % rule.modulus).to_string()))
+                Some((target(), (tail % rule.modulus).to_string()))
             }
             Action::LabelMap | Action::LabelDrop | Action::LabelKeep => None,
         }
     };
     match (write, rule.action) {
-        (Some((name, value)), _) => labels.set(Cow::Owned(name), Cow::Owned(value)),
+        (Some((name, value)), _) => labels.set(name, Cow::Owned(value)),
         (None, Action::LabelMap) => {
             let renamed: Vec<(String, Cow<'a, str>)> = labels
                 .pairs
