@@ -1,6 +1,6 @@
 //! The allocator: state, batching, fallback and the serving index.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use target_allocator_sdk::{FALLBACK, Load, UNASSIGNED};
@@ -75,8 +75,14 @@ pub struct JobDelta {
     pub upserted: Vec<Arc<Target>>,
 }
 
-/// The targets of one job on one collector, in identity order (the order they are served in).
-pub type Assigned = BTreeMap<u64, Arc<Target>>;
+/// The targets of one job on one collector, sorted by identity (the order
+/// they are served in). A sorted vector, changed in bulk: most slices hold a
+/// handful of targets, where a tree node per slice would cost more than the
+/// targets themselves.
+pub type Assigned = Vec<(u64, Arc<Target>)>;
+
+/// (job, collector, identity): one entry of the serving index.
+type IndexEntry = (u32, u32, u64);
 
 /// Holds targets and collectors and keeps every target assigned.
 pub struct Allocator {
@@ -234,8 +240,10 @@ impl Allocator {
             Some(slot) => {
                 if !Arc::ptr_eq(&slot.target, &target) && *slot.target != *target {
                     // Same identity, new labels: serve the fresh ones, keep the collector.
-                    if let Some(assigned) = self.index[slot.job as usize].get_mut(&slot.collector) {
-                        assigned.insert(id, target.clone());
+                    if let Some(assigned) = self.index[slot.job as usize].get_mut(&slot.collector)
+                        && let Ok(at) = assigned.binary_search_by_key(&id, |(id, _)| *id)
+                    {
+                        assigned[at].1 = target.clone();
                     }
                     slot.target = target;
                 }
@@ -249,12 +257,18 @@ impl Allocator {
     }
 
     fn remove_targets(&mut self, ids: &[u64]) {
+        let n = self.collectors.len() as u32;
+        let mut unindexed = Vec::new();
         for id in ids {
             if let Some(slot) = self.slots.remove(id) {
                 self.ids_by_job[slot.job as usize].remove(id);
-                self.unindex(*id, &slot);
+                if slot.collector < n {
+                    self.assigned[slot.collector as usize] -= 1;
+                    unindexed.push((slot.job, slot.collector, *id));
+                }
             }
         }
+        self.unindex(unindexed);
     }
 
     fn reallocate_all(&mut self) -> AllocationReport {
@@ -364,6 +378,7 @@ impl Allocator {
     fn apply(&mut self, batch: &[u64], output: &[u32]) -> usize {
         let n = self.collectors.len() as u32;
         let mut moved = 0;
+        let (mut unindexed, mut indexed) = (Vec::new(), Vec::new());
         for (id, &to) in batch.iter().zip(output) {
             let slot = self.slots.get_mut(id).expect("batch targets exist");
             let from = slot.collector;
@@ -371,24 +386,52 @@ impl Allocator {
                 continue;
             }
             slot.collector = to;
-            let by_collector = &mut self.index[slot.job as usize];
             if from < n {
                 moved += usize::from(to < n);
                 self.assigned[from as usize] -= 1;
-                remove_assigned(by_collector, from, *id);
+                unindexed.push((slot.job, from, *id));
             }
             if to < n {
                 self.assigned[to as usize] += 1;
-                by_collector.entry(to).or_default().insert(*id, slot.target.clone());
+                indexed.push((slot.job, to, *id));
             }
         }
+        self.unindex(unindexed);
+        self.index(indexed);
         moved
     }
 
-    fn unindex(&mut self, id: u64, slot: &Slot) {
-        if (slot.collector as usize) < self.collectors.len() {
-            remove_assigned(&mut self.index[slot.job as usize], slot.collector, id);
-            self.assigned[slot.collector as usize] -= 1;
+    /// Removes entries from the serving index, one pass per slice.
+    fn unindex(&mut self, mut entries: Vec<IndexEntry>) {
+        entries.sort_unstable();
+        for run in entries.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (job, collector, _) = run[0];
+            let by_collector = &mut self.index[job as usize];
+            let Some(assigned) = by_collector.get_mut(&collector) else { continue };
+            if let [(_, _, id)] = run {
+                if let Ok(at) = assigned.binary_search_by_key(id, |(id, _)| *id) {
+                    assigned.remove(at);
+                }
+            } else {
+                assigned.retain(|(id, _)| run.binary_search_by_key(id, |(_, _, id)| *id).is_err());
+            }
+            if assigned.is_empty() {
+                by_collector.remove(&collector);
+            }
+        }
+    }
+
+    /// Adds entries to the serving index, one sort per slice.
+    fn index(&mut self, mut entries: Vec<IndexEntry>) {
+        entries.sort_unstable();
+        for run in entries.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (job, collector, _) = run[0];
+            let assigned = self.index[job as usize].entry(collector).or_default();
+            let sorted_after = assigned.last().is_none_or(|(last, _)| *last < run[0].2);
+            assigned.extend(run.iter().map(|(_, _, id)| (*id, self.slots[id].target.clone())));
+            if !sorted_after {
+                assigned.sort_unstable_by_key(|(id, _)| *id);
+            }
         }
     }
 
@@ -458,7 +501,7 @@ impl Allocator {
     pub fn targets_for(&self, collector: &str, job: &str) -> impl Iterator<Item = &Arc<Target>> {
         let c = self.collectors.binary_search_by(|c| (*c.id).cmp(collector)).ok();
         let by_collector = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
-        c.and_then(|c| by_collector?.get(&(c as u32))).into_iter().flat_map(|t| t.values())
+        c.and_then(|c| by_collector?.get(&(c as u32))).into_iter().flatten().map(|(_, t)| t)
     }
 
     /// Number of targets per collector, by collector index.
@@ -480,15 +523,6 @@ impl StrategyCall {
                 Err(e) => e.kind(),
             },
             seconds: started.elapsed().as_secs_f64(),
-        }
-    }
-}
-
-fn remove_assigned(by_collector: &mut IndexMap<Assigned>, collector: u32, id: u64) {
-    if let Some(assigned) = by_collector.get_mut(&collector) {
-        assigned.remove(&id);
-        if assigned.is_empty() {
-            by_collector.remove(&collector);
         }
     }
 }

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use target_allocator_sdk::hash::xxhash64;
 
+use crate::label_order::compare_names;
+
 /// A label set, sorted by name, names unique.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Labels {
@@ -52,7 +54,7 @@ impl Labels {
         {
             return Some(value);
         }
-        self.pairs.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|i| self.pairs[i].1.as_str())
+        self.pairs.binary_search_by(|(n, _)| compare_names(n, name)).ok().map(|i| self.pairs[i].1.as_str())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -127,7 +129,7 @@ where
             (None, None) => return None,
             (Some(_), None) => false,
             (None, Some(_)) => true,
-            (Some(g), Some(o)) => match g.0.cmp(&o.0) {
+            (Some(g), Some(o)) => match compare_names(&g.0, &o.0) {
                 std::cmp::Ordering::Less => false,
                 std::cmp::Ordering::Greater => true,
                 std::cmp::Ordering::Equal => {
@@ -221,18 +223,59 @@ impl Eq for Target {}
 /// The reference allocator's target identity: xxhash64 over the labels in
 /// name order, skipping `__meta_*`, each as name 0xFF value 0xFF, then the job name.
 pub fn identity_hash<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>, job: &str) -> u64 {
-    let mut hasher = xxhash_rust::xxh64::Xxh64::new(0);
+    let mut input = HashInput::default();
     for (name, value) in labels {
         if name.starts_with("__meta_") {
             continue;
         }
-        hasher.update(name.as_bytes());
-        hasher.update(&[0xff]);
-        hasher.update(value.as_bytes());
-        hasher.update(&[0xff]);
+        input.push(name.as_bytes());
+        input.push(&[0xff]);
+        input.push(value.as_bytes());
+        input.push(&[0xff]);
     }
-    hasher.update(job.as_bytes());
-    hasher.digest()
+    input.push(job.as_bytes());
+    input.digest()
+}
+
+/// Bytes to hash, gathered on the stack and hashed in one go: the streaming
+/// hasher's per-call overhead is most of the cost for a few short labels.
+struct HashInput {
+    buffer: [u8; 512],
+    len: usize,
+    /// Takes over when the input outgrows the buffer.
+    stream: Option<xxhash_rust::xxh64::Xxh64>,
+}
+
+impl Default for HashInput {
+    fn default() -> Self {
+        HashInput { buffer: [0; 512], len: 0, stream: None }
+    }
+}
+
+impl HashInput {
+    fn push(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buffer.len() {
+            let stream = self.stream.get_or_insert_with(|| xxhash_rust::xxh64::Xxh64::new(0));
+            stream.update(&self.buffer[..self.len]);
+            self.len = 0;
+            if bytes.len() > self.buffer.len() {
+                stream.update(bytes);
+                return;
+            }
+        }
+        self.buffer[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn digest(mut self) -> u64 {
+        match self.stream.take() {
+            Some(mut stream) => {
+                stream.update(&self.buffer[..self.len]);
+                stream.digest()
+            }
+            None => xxhash64(&self.buffer[..self.len]),
+        }
+    }
 }
 
 /// The node a target runs on, by the reference allocator's rules: the first
@@ -318,6 +361,17 @@ mod tests {
         let mut bytes = b"__address__\xffx:1\xff".to_vec();
         bytes.extend_from_slice(b"j");
         assert_eq!(identity_hash(a.iter(), "j"), xxhash64(&bytes));
+        // Inputs longer than the stack buffer hash the same as in one piece.
+        let long = "v".repeat(700);
+        let c = labels(&[("__address__", "x:1"), ("long", &long), ("z", "1")]);
+        let mut bytes = Vec::new();
+        for piece in ["__address__", "x:1", "long", &long, "z", "1"] {
+            bytes.extend_from_slice(piece.as_bytes());
+            bytes.push(0xff);
+        }
+        bytes.extend_from_slice(b"j");
+        let expected = xxhash64(&bytes);
+        assert_eq!(identity_hash(c.iter(), "j"), expected);
     }
 
     #[test]

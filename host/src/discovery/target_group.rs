@@ -1,6 +1,7 @@
 //! Prometheus target groups: the `file_sd` / `http_sd` wire format, and
 //! turning one job's groups into targets (seeds, relabel filtering, identity).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -8,7 +9,8 @@ use serde::Deserialize;
 
 use crate::allocation::{Labels, Target, TargetGroup, identity_hash, next_version};
 use crate::config::ScrapeConfig;
-use crate::relabel::{LabelSet, RelabelRule, relabel_set};
+use crate::label_order::compare_names;
+use crate::relabel::{Action, LabelSet, RelabelRule, relabel_set};
 
 /// `{"targets": ["host:port", ...], "labels": {"name": "value", ...}}`
 #[derive(Deserialize)]
@@ -64,6 +66,11 @@ pub struct JobProcessor {
     /// `filter_strategy: relabel-config`.
     filter: bool,
     rules: Vec<RelabelRule>,
+    /// The `__meta_*` labels the rules can read, sorted; `None` when a rule
+    /// reads every name (`labelmap`). Identity never includes meta labels, so
+    /// the others cannot change any outcome and are left out of the set the
+    /// rules run on: typically a dozen labels instead of fifty.
+    meta_read: Option<Vec<String>>,
 }
 
 impl JobProcessor {
@@ -73,17 +80,13 @@ impl JobProcessor {
     pub fn new(scrape: &ScrapeConfig, filter: bool) -> JobProcessor {
         let mut seeds = scrape.seed_labels();
         seeds.sort();
-        JobProcessor {
-            job: Arc::from(scrape.job_name.as_str()),
-            seeds,
-            filter,
-            rules: if filter { scrape.relabel_rules.clone() } else { Vec::new() },
-        }
+        let rules = if filter { scrape.relabel_rules.clone() } else { Vec::new() };
+        JobProcessor { job: Arc::from(scrape.job_name.as_str()), seeds, filter, meta_read: meta_read(&rules), rules }
     }
 
     /// No rules and no seeds: identity over the discovered labels.
     pub fn unfiltered(job: &str) -> JobProcessor {
-        JobProcessor { job: Arc::from(job), seeds: Vec::new(), filter: false, rules: Vec::new() }
+        JobProcessor { job: Arc::from(job), seeds: Vec::new(), filter: false, rules: Vec::new(), meta_read: None }
     }
 
     pub fn job(&self) -> &Arc<str> {
@@ -124,9 +127,20 @@ impl JobProcessor {
             return Some(identity_hash(labels, &self.job));
         }
         set.clear();
-        set.extend_sorted(group.target_labels(index));
-        for (name, value) in &self.seeds {
-            set.set_if_absent(name, value);
+        match &self.meta_read {
+            Some(meta_read) => {
+                set.extend_sorted(SeededLabels { discovered: non_meta.peekable(), seeds: self.seeds.iter().peekable() });
+                let own = &group.targets[index];
+                for name in meta_read {
+                    if let Some(value) = own.get(name).or_else(|| group.labels.get(name)) {
+                        set.set(Cow::Borrowed(name), Cow::Borrowed(value));
+                    }
+                }
+            }
+            None => set.extend_sorted(SeededLabels {
+                discovered: group.target_labels(index).peekable(),
+                seeds: self.seeds.iter().peekable(),
+            }),
         }
         set.set(DISABLE_SHARDING.into(), "true".into());
         if !relabel_set(set, &self.rules) {
@@ -135,6 +149,23 @@ impl JobProcessor {
         set.remove(DISABLE_SHARDING);
         Some(identity_hash(set.iter(), &self.job))
     }
+}
+
+/// The `__meta_*` names `rules` read, or `None` when a rule reads every name.
+fn meta_read(rules: &[RelabelRule]) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for rule in rules {
+        match rule.action {
+            Action::LabelMap => return None,
+            Action::KeepEqual | Action::DropEqual => names.push(rule.target_label.clone()),
+            _ => {}
+        }
+        names.extend(rule.source_labels.iter().cloned());
+    }
+    names.retain(|n| n.starts_with("__meta_"));
+    names.sort();
+    names.dedup();
+    Some(names)
 }
 
 /// Discovered labels plus the seeds they lack, in name order (both inputs sorted).
@@ -151,7 +182,7 @@ impl<'a, D: Iterator<Item = (&'a str, &'a str)>> Iterator for SeededLabels<'a, D
         match (self.seeds.peek(), self.discovered.peek()) {
             (None, _) => self.discovered.next(),
             (Some(_), None) => self.seeds.next().map(seed),
-            (Some(s), Some(&(name, value))) => match s.0.as_str().cmp(name) {
+            (Some(s), Some(&(name, value))) => match compare_names(&s.0, name) {
                 std::cmp::Ordering::Less => self.seeds.next().map(seed),
                 std::cmp::Ordering::Greater => self.discovered.next(),
                 // A seed applies only where the discovered value is absent or empty.
@@ -269,6 +300,51 @@ mod tests {
         }
         let distinct: std::collections::HashSet<u64> = fast.iter().map(|t| t.identity).collect();
         assert_eq!(distinct.len(), 4);
+    }
+
+    #[test]
+    fn skipping_unread_meta_labels_changes_no_outcome() {
+        // Every rule list here is run by the processor (which leaves unread
+        // meta labels out) and by the plain engine on all labels.
+        let rule_lists = [
+            serde_json::json!([{"action": "keep", "source_labels": ["__meta_role"], "regex": "web|db"}]),
+            serde_json::json!([{"source_labels": ["__meta_role"], "target_label": "role"}]),
+            serde_json::json!([{"action": "labelmap", "regex": "__meta_(.+)"}]),
+            serde_json::json!([{"action": "labeldrop", "regex": "__meta_r.*"},
+                               {"source_labels": ["__meta_role"], "target_label": "role"}]),
+            serde_json::json!([{"action": "keepequal", "source_labels": ["zone"], "target_label": "__meta_zone"}]),
+            serde_json::json!([{"source_labels": ["__address__"], "regex": "(.*):.*", "target_label": "__meta_host"},
+                               {"source_labels": ["__meta_host"], "target_label": "host"}]),
+            serde_json::json!([{"action": "labelkeep", "regex": "__address__|job|__meta_role"},
+                               {"source_labels": ["__meta_role", "__meta_zone"], "target_label": "both"}]),
+        ];
+        let groups = [
+            group(&["a:1", "b:2"], &[("__meta_role", "web"), ("__meta_zone", "z1"), ("zone", "z1")]),
+            group(&["c:3"], &[("__meta_role", "db"), ("__meta_zone", "z2"), ("zone", "z1"), ("__meta_x", "x")]),
+            group(&["d:4"], &[("__meta_role", ""), ("__meta_host", "h")]),
+        ];
+        for rules in rule_lists {
+            let scrape = job(serde_json::json!({"job_name": "j", "relabel_configs": rules}));
+            let processor = JobProcessor::new(&scrape, true);
+            let ours: Vec<(String, u64)> =
+                processor.targets(&groups).iter().map(|t| (t.address().to_string(), t.identity)).collect();
+            let mut expected = Vec::new();
+            for group in &groups {
+                for index in 0..group.targets.len() {
+                    let mut labels: crate::relabel::LabelMap =
+                        group.target_labels(index).map(|(n, v)| (n.to_string(), v.to_string())).collect();
+                    for (name, value) in scrape.seed_labels() {
+                        labels.entry(name).or_insert(value);
+                    }
+                    let address = labels["__address__"].clone();
+                    if crate::relabel::relabel(&mut labels, &scrape.relabel_rules) {
+                        let pairs = labels.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+                        expected.push((address, identity_hash(pairs, "j")));
+                    }
+                }
+            }
+            assert_eq!(ours, expected, "rules {rules}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::rule::{Action, RelabelRule, is_valid_label_name};
+use crate::label_order::compare_names;
 
 /// Labels by name; an empty value means absent, as in Prometheus.
 pub type LabelMap = BTreeMap<String, String>;
@@ -45,15 +46,6 @@ impl<'a> LabelSet<'a> {
         self.position(name).ok().map(|i| &*self.pairs[i].1)
     }
 
-    /// Sets `name` unless it is present (Prometheus's seeded labels).
-    pub fn set_if_absent(&mut self, name: &'a str, value: &'a str) {
-        if let Err(i) = self.position(name)
-            && !value.is_empty()
-        {
-            self.pairs.insert(i, (Cow::Borrowed(name), Cow::Borrowed(value)));
-        }
-    }
-
     /// Sets `name`; an empty value deletes it, as Prometheus's label builder does.
     pub fn set(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
         match (self.position(&name), value.is_empty()) {
@@ -86,14 +78,14 @@ impl<'a> LabelSet<'a> {
     }
 
     fn position(&self, name: &str) -> Result<usize, usize> {
-        self.pairs.binary_search_by(|(n, _)| (**n).cmp(name))
+        self.pairs.binary_search_by(|(n, _)| compare_names(n, name))
     }
 }
 
 /// The rule's source values joined by its separator; borrowed from the set
 /// when there is a single source, else built in `joined`.
 fn source_value<'s>(pairs: &'s [(Cow<'_, str>, Cow<'_, str>)], joined: &'s mut String, rule: &RelabelRule) -> &'s str {
-    let find = |name: &str| pairs.binary_search_by(|(n, _)| (**n).cmp(name)).ok().map(|i| &*pairs[i].1);
+    let find = |name: &str| pairs.binary_search_by(|(n, _)| compare_names(n, name)).ok().map(|i| &*pairs[i].1);
     if let [only] = rule.source_labels.as_slice() {
         return find(only).unwrap_or("");
     }
@@ -148,7 +140,7 @@ fn apply<'a>(labels: &mut LabelSet<'a>, rule: &'a RelabelRule) -> bool {
     let write: Option<(Cow<'a, str>, String)> = {
         let value = source_value(&labels.pairs, &mut labels.joined, rule);
         let get = |name: &str| {
-            labels.pairs.binary_search_by(|(n, _)| (**n).cmp(name)).ok().map(|i| &*labels.pairs[i].1)
+            labels.pairs.binary_search_by(|(n, _)| compare_names(n, name)).ok().map(|i| &*labels.pairs[i].1)
         };
         let target = || Cow::Borrowed(rule.target_label.as_str());
         match rule.action {
