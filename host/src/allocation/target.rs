@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use target_allocator_sdk::hash::xxhash64;
 
-use crate::label_order::compare_names;
+use crate::label_order::{LabelName, compare_names, intern};
 
 /// A label set, sorted by name, names unique.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Labels {
-    pairs: Vec<(String, String)>,
+    /// Names are interned: shared by every target that has them.
+    pairs: Vec<(LabelName, String)>,
     /// Where the `__meta_*` names sit (contiguous, as names are sorted):
     /// identity skips them without searching.
     meta: (u32, u32),
@@ -34,9 +35,10 @@ impl Labels {
     /// From pairs already sorted by name with unique names.
     pub fn from_sorted(pairs: Vec<(String, String)>) -> Labels {
         debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+        let pairs: Vec<(LabelName, String)> = pairs.into_iter().map(|(n, v)| (intern(&n), v)).collect();
         // '`' follows '_': every `__meta_*` name sorts in ["__meta_", "__meta`").
-        let start = pairs.partition_point(|(n, _)| n.as_str() < "__meta_");
-        let end = start + pairs[start..].partition_point(|(n, _)| n.as_str() < "__meta`");
+        let start = pairs.partition_point(|(n, _)| &**n < "__meta_");
+        let end = start + pairs[start..].partition_point(|(n, _)| &**n < "__meta`");
         Labels { pairs, meta: (start as u32, end as u32) }
     }
 
@@ -50,7 +52,7 @@ impl Labels {
         // `__address__` sorts first in nearly every target's own labels, and the
         // label most asked for: found without touching the other names.
         if let Some((first, value)) = self.pairs.first()
-            && first == name
+            && **first == *name
         {
             return Some(value);
         }
@@ -58,7 +60,7 @@ impl Labels {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.pairs.iter().map(|(n, v)| (&**n, v.as_str()))
     }
 
     pub fn len(&self) -> usize {
@@ -96,10 +98,11 @@ impl TargetGroup {
 
 /// Sorted labels without the `__meta_*` run.
 pub type NonMeta<'a> =
-    std::iter::Chain<std::slice::Iter<'a, (String, String)>, std::slice::Iter<'a, (String, String)>>;
+    std::iter::Chain<std::slice::Iter<'a, (LabelName, String)>, std::slice::Iter<'a, (LabelName, String)>>;
 
 /// A group's labels merged with one target's own.
-pub type MergedLabels<'a> = Merged<std::slice::Iter<'a, (String, String)>, std::slice::Iter<'a, (String, String)>>;
+pub type MergedLabels<'a> =
+    Merged<std::slice::Iter<'a, (LabelName, String)>, std::slice::Iter<'a, (LabelName, String)>>;
 
 /// Two sorted label lists merged in name order, the second winning on equal names.
 pub struct Merged<G: Iterator, O: Iterator> {
@@ -109,8 +112,8 @@ pub struct Merged<G: Iterator, O: Iterator> {
 
 impl<'a, G, O> Merged<G, O>
 where
-    G: Iterator<Item = &'a (String, String)>,
-    O: Iterator<Item = &'a (String, String)>,
+    G: Iterator<Item = &'a (LabelName, String)>,
+    O: Iterator<Item = &'a (LabelName, String)>,
 {
     fn new(group: G, own: O) -> Self {
         Merged { group: group.peekable(), own: own.peekable() }
@@ -119,8 +122,8 @@ where
 
 impl<'a, G, O> Iterator for Merged<G, O>
 where
-    G: Iterator<Item = &'a (String, String)>,
-    O: Iterator<Item = &'a (String, String)>,
+    G: Iterator<Item = &'a (LabelName, String)>,
+    O: Iterator<Item = &'a (LabelName, String)>,
 {
     type Item = (&'a str, &'a str);
 
@@ -139,7 +142,7 @@ where
             },
         };
         let (name, value) = if take_own { self.own.next() } else { self.group.next() }?;
-        Some((name.as_str(), value.as_str()))
+        Some((&**name, value.as_str()))
     }
 }
 
@@ -290,7 +293,7 @@ pub fn node_name<'a, const N: usize>(label_sets: [&'a Labels; N]) -> Option<&'a 
     let mut found: [Option<&'a str>; 5] = [None; 5];
     for labels in label_sets {
         let meta = &labels.pairs[labels.meta.0 as usize..labels.meta.1 as usize];
-        let kubernetes = meta.partition_point(|(n, _)| n.as_str() < "__meta_kubernetes_");
+        let kubernetes = meta.partition_point(|(n, _)| &**n < "__meta_kubernetes_");
         for (name, value) in &meta[kubernetes..] {
             let Some(rest) = name.strip_prefix("__meta_kubernetes_") else { break };
             let slot = match rest {
@@ -346,7 +349,7 @@ mod tests {
     #[test]
     fn non_meta_skips_exactly_the_meta_run() {
         let l = labels(&[("__meta_a", "1"), ("__address__", "x"), ("__meta", "2"), ("__metax", "3"), ("job", "j")]);
-        let names: Vec<&str> = l.non_meta().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = l.non_meta().map(|(n, _)| &**n).collect();
         assert_eq!(names, ["__address__", "__meta", "__metax", "job"]);
         assert_eq!(labels(&[("__meta_a", "1")]).non_meta().count(), 0);
     }
