@@ -32,14 +32,14 @@ fn scrape_configs(allocator: &RunningAllocator) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-/// A job object: `overrides` over what a job inherits from [`EVERY_FIELD`]'s
-/// `global` when it sets nothing.
-fn job(overrides: Value) -> Value {
-    let mut job = json!({
+/// What Prometheus 3 prints for a job that sets nothing, without `global`.
+fn bare_job(name: &str) -> Value {
+    json!({
+        "job_name": name,
         "honor_timestamps": true,
         "track_timestamps_staleness": false,
-        "scrape_interval": "45s",
-        "scrape_timeout": "12s",
+        "scrape_interval": "1m",
+        "scrape_timeout": "10s",
         "scrape_protocols": ["OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4"],
         "scrape_native_histograms": false,
         "always_scrape_classic_histograms": false,
@@ -48,17 +48,27 @@ fn job(overrides: Value) -> Value {
         "metrics_path": "/metrics",
         "scheme": "http",
         "enable_compression": true,
-        "sample_limit": 1000,
-        "keep_dropped_targets": 7,
         "metric_name_validation_scheme": "utf8",
         "metric_name_escaping_scheme": "allow-utf-8",
         "follow_redirects": true,
         "enable_http2": true
-    });
+    })
+}
+
+/// `overrides` over `job`.
+fn with(mut job: Value, overrides: Value) -> Value {
     for (key, value) in overrides.as_object().unwrap() {
         job[key] = value.clone();
     }
     job
+}
+
+/// A job of [`EVERY_FIELD`]: `overrides` over what it inherits from that
+/// config's `global` when it sets nothing.
+fn job(overrides: Value) -> Value {
+    let name = overrides["job_name"].as_str().unwrap();
+    let inherited = json!({"scrape_interval": "45s", "scrape_timeout": "12s", "sample_limit": 1000, "keep_dropped_targets": 7});
+    with(with(bare_job(name), inherited), overrides)
 }
 
 /// Every scrape config field Prometheus 3 accepts, in jobs that may combine
@@ -333,26 +343,7 @@ fn printed_jobs_read_back_to_themselves() {
 #[test]
 fn a_minimal_config_prints_every_default_and_inherits_global() {
     let (_dir, bare) = serve("  scrape_configs:\n    - job_name: bare\n", "");
-    let expected = json!({"bare": {
-        "job_name": "bare",
-        "honor_timestamps": true,
-        "track_timestamps_staleness": false,
-        "scrape_interval": "1m",
-        "scrape_timeout": "10s",
-        "scrape_protocols": ["OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4"],
-        "scrape_native_histograms": false,
-        "always_scrape_classic_histograms": false,
-        "convert_classic_histograms_to_nhcb": false,
-        "extra_scrape_metrics": false,
-        "metrics_path": "/metrics",
-        "scheme": "http",
-        "enable_compression": true,
-        "metric_name_validation_scheme": "utf8",
-        "metric_name_escaping_scheme": "allow-utf-8",
-        "follow_redirects": true,
-        "enable_http2": true
-    }});
-    assert_eq!(scrape_configs(&bare), expected);
+    assert_eq!(scrape_configs(&bare), json!({"bare": bare_job("bare")}));
 
     let config = r#"
   global:
@@ -401,20 +392,20 @@ fn a_minimal_config_prints_every_default_and_inherits_global() {
         "extra_scrape_metrics": true,
         "scrape_failure_log_file": "/var/log/failures.log"
     });
-    let mut expected = expected["bare"].clone();
-    for (key, value) in inherited.as_object().unwrap() {
-        expected[key] = value.clone();
-    }
-    expected["job_name"] = json!("inherits");
-    assert_eq!(served["inherits"], expected);
-    expected["job_name"] = json!("overrides");
-    expected["scrape_interval"] = json!("2s");
-    expected["scrape_timeout"] = json!("2s");
-    expected["sample_limit"] = json!(10);
-    expected["metric_name_validation_scheme"] = json!("utf8");
-    // A job naming its validation scheme escapes as that scheme does.
-    expected["metric_name_escaping_scheme"] = json!("allow-utf-8");
-    expected["scrape_native_histograms"] = json!(false);
+    assert_eq!(served["inherits"], with(bare_job("inherits"), inherited.clone()));
+    let expected = with(
+        with(bare_job("overrides"), inherited),
+        json!({
+            "scrape_interval": "2s",
+            "scrape_timeout": "2s",
+            "sample_limit": 10,
+            "metric_name_validation_scheme": "utf8",
+            // A job naming its validation scheme escapes as that scheme does.
+            "metric_name_escaping_scheme": "allow-utf-8",
+            // Protocols stay global's: they win over the native histogram default.
+            "scrape_native_histograms": false
+        }),
+    );
     assert_eq!(served["overrides"], expected);
 }
 
