@@ -49,7 +49,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total_ms))
 }
 
-/// Formats like Prometheus does: the largest units first, zero parts left out.
+/// Formats like Prometheus does: the largest units first, zero parts left
+/// out, and years and weeks only when they divide the whole (`90d`, not
+/// `12w6d`).
 pub fn format_duration(duration: Duration) -> String {
     let mut ms = duration.as_millis() as u64;
     if ms == 0 {
@@ -57,7 +59,8 @@ pub fn format_duration(duration: Duration) -> String {
     }
     let mut out = String::new();
     for (unit, size) in UNITS {
-        if ms >= size {
+        let whole_only = matches!(unit, "y" | "w");
+        if ms >= size && (!whole_only || ms.is_multiple_of(size)) {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
         }
@@ -88,5 +91,8 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(60)), "1m");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
         assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_duration(Duration::from_secs(90 * 86400)), "90d");
+        assert_eq!(format_duration(Duration::from_secs(14 * 86400)), "2w");
+        assert_eq!(format_duration(Duration::from_secs(8 * 86400 + 1)), "8d1s");
     }
 }

@@ -145,7 +145,7 @@ pub fn parse_config(text: &str, path: &str) -> Result<(AllocatorConfig, Vec<Stri
         Ok(_) => return Err(invalid(path, "(top level)", "must be a mapping of keys to values")),
         Err(e) => return Err(ConfigError::Yaml { path: path.into(), message: e.to_string() }),
     };
-    let warnings = root
+    let mut warnings: Vec<String> = root
         .keys()
         .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
         .map(|k| format!("{path}: unknown key `{k}` is ignored"))
@@ -163,8 +163,8 @@ pub fn parse_config(text: &str, path: &str) -> Result<(AllocatorConfig, Vec<Stri
         config.collector_namespace = typed(path, "collector_namespace", v)?;
     }
     if let Some(v) = take("config") {
-        config.prometheus =
-            parse_prometheus_config(v).map_err(|(key, message)| invalid(path, &key, &message))?;
+        config.prometheus = parse_prometheus_config(v).map_err(|e| invalid(path, &e.key, &e.message))?;
+        warnings.extend(config.prometheus.warnings.iter().map(|w| format!("{path}: {w}")));
     }
     if let Some(v) = take("allocation_strategy") {
         config.allocation_strategy = typed(path, "allocation_strategy", v)?;
@@ -328,6 +328,19 @@ config:
         let (c, warnings) = parse_config(&text, "ta.yaml").unwrap();
         assert_eq!(c.allocation_strategy, "consistent-hashing");
         assert_eq!(warnings, vec!["ta.yaml: unknown key `surprise` is ignored"]);
+    }
+
+    #[test]
+    fn scrape_config_keys_prometheus_does_not_know_warn_with_their_path() {
+        let text = "collectors: [{id: c1}]\nconfig:\n  scrape_configs:\n    - {job_name: a, colour: red}\n";
+        let (c, warnings) = parse_config(text, "ta.yaml").unwrap();
+        assert!(!c.prometheus.scrape_configs[0].printed.contains_key("colour"));
+        assert_eq!(
+            warnings,
+            vec![
+                "ta.yaml: unknown key `config.scrape_configs[0] (job \"a\").colour` is ignored, as Prometheus ignores it"
+            ]
+        );
     }
 
     #[test]

@@ -4,12 +4,16 @@
 //! Owns reading, defaulting and validating configuration, with errors that
 //! name the key. It must not start anything: the result is plain data.
 
+mod bytes;
 mod duration;
+mod fields;
 mod file;
+mod http_client;
 mod load;
 mod prometheus;
 
 pub use duration::{format_duration, parse_duration};
+pub use fields::KeyError;
 pub use file::{
     AllocatorConfig, CollectorEntry, ConfigError, FILTER_RELABEL_CONFIG, HttpsConfig, PrometheusCrConfig,
 };

@@ -1,5 +1,8 @@
 //! The host's integration tests: one binary, one module per area.
 
+// Expected `/scrape_configs` bodies are large `json!` literals.
+#![recursion_limit = "256"]
+
 mod allocator;
 mod api;
 mod cli;
@@ -7,4 +10,5 @@ mod conformance;
 mod e2e_prometheus;
 mod faults;
 mod relabel_promtool;
+mod scrape_configs;
 mod support;

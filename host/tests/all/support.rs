@@ -170,3 +170,43 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Keys `/scrape_configs` prints for every job (Prometheus 3 defaults, as
+/// the reference prints them) that Debian's Prometheus 2.42, the oracle of
+/// these tests, does not know and refuses.
+pub const PROMETHEUS_3_ONLY_DEFAULTS: [&str; 9] = [
+    "track_timestamps_staleness",
+    "scrape_protocols",
+    "enable_compression",
+    "scrape_native_histograms",
+    "always_scrape_classic_histograms",
+    "convert_classic_histograms_to_nhcb",
+    "extra_scrape_metrics",
+    "metric_name_validation_scheme",
+    "metric_name_escaping_scheme",
+];
+
+/// A child process killed when dropped.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Debian's `prometheus` on a free port with the config file
+/// `config`, keeping its data in `dir/data-<name>`.
+pub fn spawn_prometheus(dir: &std::path::Path, name: &str, config: &std::path::Path) -> (Process, u16) {
+    let port = free_port();
+    let child = std::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join(format!("data-{name}")).display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start prometheus (scripts/setup --tests installs it)");
+    (Process(child), port)
+}
