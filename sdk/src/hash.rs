@@ -53,6 +53,21 @@ pub fn rendezvous(key: u64, member_hashes: &[u64]) -> Option<u32> {
     best.map(|(_, _, i)| i)
 }
 
+/// Every member ranked by its rendezvous score for `key`, best first: the
+/// first is [`rendezvous`]'s winner, the next is where the key goes when the
+/// winner is unavailable (full, or removed), and so on. Fills `out` with
+/// positions in `member_hashes`. O(n log n): prefer [`rendezvous`] when only
+/// the winner is needed.
+pub fn rendezvous_ranking(key: u64, member_hashes: &[u64], out: &mut Vec<u32>) {
+    out.clear();
+    out.extend(0..member_hashes.len() as u32);
+    // Same order as `rendezvous`: higher score first, ties to the smaller member hash.
+    out.sort_by_cached_key(|&i| {
+        let m = member_hashes[i as usize];
+        (std::cmp::Reverse(mix64(key ^ m)), m)
+    });
+}
+
 /// Weighted rendezvous hashing: member `i` wins about `weights[i] / Σ weights`
 /// of the keys. Members with weight 0 never win.
 pub fn rendezvous_weighted(key: u64, member_hashes: &[u64], weights: &[f64]) -> Option<u32> {
@@ -113,6 +128,23 @@ mod tests {
             assert!(c == a || c == more[8], "a key moved between old members");
         }
         assert_eq!(rendezvous(1, &[]), None);
+    }
+
+    #[test]
+    fn ranking_starts_with_the_winner_and_drops_removed_members_only() {
+        let members: Vec<u64> = (0..8).map(|i| xxhash64(format!("c{i}").as_bytes())).collect();
+        let (mut ranked, mut without_first) = (Vec::new(), Vec::new());
+        for k in 0..2_000u64 {
+            rendezvous_ranking(k, &members, &mut ranked);
+            assert_eq!(ranked.len(), members.len());
+            assert_eq!(Some(ranked[0]), rendezvous(k, &members));
+            // Removing a member leaves the others in the same order.
+            rendezvous_ranking(k, &members[1..], &mut without_first);
+            let expected: Vec<u32> = ranked.iter().filter(|&&i| i != 0).map(|&i| i - 1).collect();
+            assert_eq!(without_first, expected);
+        }
+        rendezvous_ranking(1, &[], &mut ranked);
+        assert!(ranked.is_empty());
     }
 
     #[test]

@@ -9,13 +9,15 @@
 //! fallback.
 //!
 //! Helpers: [`ring`] (the reference allocator's bounded-load partition ring),
-//! [`hash`] (xxhash64, jump and rendezvous hashing) and [`testing`] (fixtures
+//! [`hash`] (xxhash64, jump and rendezvous hashing), [`bounded`] (rendezvous
+//! hashing with a cap on every collector's load) and [`testing`] (fixtures
 //! and invariant checks every strategy should pass).
 //!
 //! This crate owns the guest-side view of the contract. It must not depend on
 //! the host: strategies are built for `wasm32-unknown-unknown` with nothing but
 //! this crate.
 
+pub mod bounded;
 pub mod hash;
 pub mod options;
 pub mod ring;

@@ -4,8 +4,12 @@
 //! checks run against a native [`Strategy`](crate::Strategy) in unit tests and
 //! against a compiled component in the host's `check` command.
 
+use std::collections::HashMap;
+
 use crate::hash::{mix64, xxhash64};
-use crate::{AssignInput, Collectors, Columns, FALLBACK, NO_NODE, UNASSIGNED, validate_output};
+use crate::{
+    AssignInput, Collectors, Columns, FALLBACK, LabelColumn, NO_NODE, NO_VALUE, UNASSIGNED, validate_output,
+};
 
 /// A synthetic batch: `targets` targets spread over `jobs` jobs and `nodes`
 /// nodes (one collector per node while there are enough nodes), all new.
@@ -57,6 +61,26 @@ pub fn only_columns(input: &AssignInput, columns: Columns) -> AssignInput {
         t.previous = Vec::new();
     }
     input
+}
+
+/// Gives the targets of `input` a label column `name` (replacing one of that
+/// name), as the host would send it to a strategy that lists `name` in
+/// `needs_labels`: `value(i)` is target `i`'s value, `None` when it lacks the label.
+pub fn set_label(input: &mut AssignInput, name: &str, mut value: impl FnMut(usize) -> Option<String>) {
+    let mut column = LabelColumn { name: name.to_string(), ..LabelColumn::default() };
+    let mut index: HashMap<String, u32> = HashMap::new();
+    for i in 0..input.targets.len() {
+        let v = match value(i) {
+            Some(v) => *index.entry(v).or_insert_with_key(|v| {
+                column.values.push(v.clone());
+                (column.values.len() - 1) as u32
+            }),
+            None => NO_VALUE,
+        };
+        column.value.push(v);
+    }
+    input.labels.retain(|c| c.name != name);
+    input.labels.push(column);
 }
 
 fn collector_set(collectors: usize, nodes: usize) -> Collectors {
@@ -301,6 +325,18 @@ mod tests {
         assert_ne!(a.targets.address_hash, fixture(100, 4, 2).targets.address_hash);
         assert_eq!(a.targets.len(), 100);
         assert!(a.targets.node.iter().all(|&n| n == NO_NODE || (n as usize) < a.nodes.len()));
+    }
+
+    #[test]
+    fn set_label_builds_a_column_like_the_host() {
+        let mut input = fixture(4, 2, 1);
+        set_label(&mut input, "zone", |i| (i != 2).then(|| format!("z{}", i % 2)));
+        set_label(&mut input, "zone", |i| (i != 1).then(|| format!("z{}", i % 2)));
+        assert_eq!(input.labels.len(), 1, "the second call replaces the first");
+        let zone = input.label("zone").unwrap();
+        assert_eq!(zone.values, ["z0", "z1"]);
+        assert_eq!(zone.value, [0, NO_VALUE, 0, 1]);
+        assert_eq!(zone.get(3), Some("z1"));
     }
 
     #[test]

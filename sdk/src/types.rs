@@ -144,4 +144,49 @@ impl AssignInput {
     pub fn label(&self, name: &str) -> Option<&LabelColumn> {
         self.labels.iter().find(|c| c.name == name)
     }
+
+    /// Per target, the value of the first of `names` it has. For a property
+    /// that discovery mechanisms spell differently (a zone comes from an
+    /// EndpointSlice, a node label or a cloud's SD): list every spelling in
+    /// [`Info::needs_labels`] and read them through this. Names the host did
+    /// not send are skipped.
+    pub fn first_label<'a>(&'a self, names: &[&str]) -> FirstLabel<'a> {
+        FirstLabel { columns: names.iter().filter_map(|name| self.label(name)).collect() }
+    }
+}
+
+/// See [`AssignInput::first_label`].
+#[derive(Clone, Debug)]
+pub struct FirstLabel<'a> {
+    columns: Vec<&'a LabelColumn>,
+}
+
+impl<'a> FirstLabel<'a> {
+    /// The value of target `i` for the first of the labels it has.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        self.columns.iter().find_map(|&column| column.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_label_takes_the_first_label_a_target_has() {
+        let column = |name: &str, value: Vec<u32>| LabelColumn {
+            name: name.into(),
+            values: vec![format!("{name}-0"), format!("{name}-1")],
+            value,
+        };
+        let input = AssignInput {
+            labels: vec![column("a", vec![NO_VALUE, 1, NO_VALUE]), column("b", vec![0, 0, NO_VALUE])],
+            ..AssignInput::default()
+        };
+        let first = input.first_label(&["a", "missing", "b"]);
+        assert_eq!([first.get(0), first.get(1), first.get(2)], [Some("b-0"), Some("a-1"), None]);
+        let reversed = input.first_label(&["b", "a"]);
+        assert_eq!(reversed.get(1), Some("b-0"));
+        assert_eq!(input.first_label(&[]).get(0), None);
+    }
 }
