@@ -76,13 +76,21 @@ fn target_group(job: usize, g: usize, generation: usize) -> TargetGroup {
         (s("__meta_kubernetes_service_annotationpresent_prometheus_io_scrape"), s("true")),
         (
             s("__meta_kubernetes_service_annotation_kubectl_kubernetes_io_last_applied_configuration"),
-            s("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"annotations\":{},\"labels\":{\"app\":\"node-exporter\"},\"name\":\"node-exporter\",\"namespace\":\"monitoring\"},\"spec\":{\"ports\":[{\"name\":\"metrics\",\"port\":9100}]}}"),
+            s(
+                "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"annotations\":{},\"labels\":{\"app\":\"node-exporter\"},\"name\":\"node-exporter\",\"namespace\":\"monitoring\"},\"spec\":{\"ports\":[{\"name\":\"metrics\",\"port\":9100}]}}",
+            ),
         ),
         (s("__meta_kubernetes_endpointslice_name"), format!("node-exporter-{job}-{g:05}")),
         (s("__meta_kubernetes_endpointslice_address_type"), s("IPv4")),
-        (s("__meta_kubernetes_endpointslice_label_kubernetes_io_service_name"), format!("node-exporter-{job}")),
+        (
+            s("__meta_kubernetes_endpointslice_label_kubernetes_io_service_name"),
+            format!("node-exporter-{job}"),
+        ),
         (s("__meta_kubernetes_endpointslice_labelpresent_kubernetes_io_service_name"), s("true")),
-        (s("__meta_kubernetes_endpointslice_label_endpointslice_kubernetes_io_managed_by"), s("endpointslice-controller.k8s.io")),
+        (
+            s("__meta_kubernetes_endpointslice_label_endpointslice_kubernetes_io_managed_by"),
+            s("endpointslice-controller.k8s.io"),
+        ),
         (s("__meta_kubernetes_endpointslice_port_name"), s("metrics")),
         (s("__meta_kubernetes_endpointslice_port_protocol"), s("TCP")),
         (s("__meta_kubernetes_endpointslice_port"), s("9100")),
@@ -104,7 +112,10 @@ fn target_group(job: usize, g: usize, generation: usize) -> TargetGroup {
                 (s("__meta_kubernetes_endpointslice_endpoint_zone"), format!("zone-{}", n % 3)),
                 (s("__meta_kubernetes_pod_name"), pod.clone()),
                 (s("__meta_kubernetes_pod_ip"), ip),
-                (s("__meta_kubernetes_pod_uid"), format!("0b0c2f4e-{job:08x}-{n:04x}-{generation:04x}-5e5b7a0c9d11")),
+                (
+                    s("__meta_kubernetes_pod_uid"),
+                    format!("0b0c2f4e-{job:08x}-{n:04x}-{generation:04x}-5e5b7a0c9d11"),
+                ),
                 (s("__meta_kubernetes_pod_node_name"), node),
                 (s("__meta_kubernetes_pod_host_ip"), format!("192.168.{}.{}", n % 200, job % 250)),
                 (s("__meta_kubernetes_pod_ready"), (t != 4).to_string()),
@@ -139,8 +150,9 @@ impl Pipeline {
     fn new(configs: Vec<ScrapeConfig>, choice: StrategyChoice) -> Pipeline {
         let processors = configs.iter().map(|c| JobProcessor::new(c, true)).collect();
         let mut allocator = Allocator::new(choice);
-        allocator
-            .set_collectors((0..COLLECTORS).map(|i| Collector::new(&format!("collector-{i}"), None)).collect());
+        allocator.set_collectors(
+            (0..COLLECTORS).map(|i| Collector::new(&format!("collector-{i}"), None)).collect(),
+        );
         Pipeline { configs, processors, jobs: JobTargets::default(), allocator }
     }
 
@@ -148,7 +160,8 @@ impl Pipeline {
     fn update(&mut self, updates: impl IntoIterator<Item = (usize, Vec<Arc<TargetGroup>>)>) -> usize {
         let mut deltas = Vec::new();
         for (j, groups) in updates {
-            let source = SourceKey { job: Arc::from(self.configs[j].job_name.as_str()), source: "k8s/0".into() };
+            let source =
+                SourceKey { job: Arc::from(self.configs[j].job_name.as_str()), source: "k8s/0".into() };
             if let Some(delta) = self.jobs.apply(DiscoveryUpdate { source, groups }, &self.processors[j]) {
                 deltas.push(delta);
             }

@@ -76,8 +76,19 @@ mod tests {
     #[test]
     fn agrees_with_str_order() {
         let names = [
-            "", "a", "ab", "b", "__address__", "__meta_", "__meta_kubernetes_pod_name",
-            "__meta_kubernetes_pod_node_name", "__meta_kubernetes_pod_node_namf", "__meta`", "job", "é", "zz",
+            "",
+            "a",
+            "ab",
+            "b",
+            "__address__",
+            "__meta_",
+            "__meta_kubernetes_pod_name",
+            "__meta_kubernetes_pod_node_name",
+            "__meta_kubernetes_pod_node_namf",
+            "__meta`",
+            "job",
+            "é",
+            "zz",
             "__meta_kubernetes_endpointslice_address_target_kind",
             "__meta_kubernetes_endpointslice_address_target_name",
         ];

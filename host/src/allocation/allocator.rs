@@ -145,7 +145,9 @@ impl Allocator {
         for by_collector in &mut self.index {
             *by_collector = std::mem::take(by_collector)
                 .into_iter()
-                .filter_map(|(c, targets)| remap.get(c as usize).filter(|&&to| to != UNASSIGNED).map(|&to| (to, targets)))
+                .filter_map(|(c, targets)| {
+                    remap.get(c as usize).filter(|&&to| to != UNASSIGNED).map(|&to| (to, targets))
+                })
                 .collect();
         }
         self.assigned = vec![0; collectors.len()];
@@ -455,11 +457,7 @@ impl Allocator {
     }
 
     fn source(&self) -> BatchSource<'_> {
-        BatchSource {
-            collectors: &self.collectors,
-            jobs: self.jobs.names(),
-            slots: &self.slots,
-        }
+        BatchSource { collectors: &self.collectors, jobs: self.jobs.names(), slots: &self.slots }
     }
 
     fn report(&self, batch: usize, moved: usize, strategy_error: Option<String>) -> AllocationReport {

@@ -17,8 +17,8 @@ mod interner;
 mod target;
 
 pub use allocator::{AllocationReport, Allocator, Assigned, JobDelta, StrategyCall, StrategyChoice};
-pub use id_map::{IdMap, IdSet, IdentityHasher};
 pub use assigner::{Assigner, NativeAssigner, native_fallback};
+pub use id_map::{IdMap, IdSet, IdentityHasher};
 pub use target::{
     Collector, Labels, Merged, MergedLabels, NonMeta, Target, TargetGroup, identity_hash, next_version,
     node_name,

@@ -172,7 +172,13 @@ impl Target {
     /// Target `index` of `group`, with the identity the caller computed
     /// (discovery hashes the relabeled labels) and a version from
     /// [`next_version`] (one per processed group is enough).
-    pub fn in_group(job: Arc<str>, group: Arc<TargetGroup>, index: usize, identity: u64, version: u64) -> Target {
+    pub fn in_group(
+        job: Arc<str>,
+        group: Arc<TargetGroup>,
+        index: usize,
+        identity: u64,
+        version: u64,
+    ) -> Target {
         let mut target = Target { job, group, index: index as u32, identity, address_hash: 0, version };
         target.address_hash = xxhash64(target.address().as_bytes());
         target
@@ -348,7 +354,13 @@ mod tests {
 
     #[test]
     fn non_meta_skips_exactly_the_meta_run() {
-        let l = labels(&[("__meta_a", "1"), ("__address__", "x"), ("__meta", "2"), ("__metax", "3"), ("job", "j")]);
+        let l = labels(&[
+            ("__meta_a", "1"),
+            ("__address__", "x"),
+            ("__meta", "2"),
+            ("__metax", "3"),
+            ("job", "j"),
+        ]);
         let names: Vec<&str> = l.non_meta().map(|(n, _)| &**n).collect();
         assert_eq!(names, ["__address__", "__meta", "__metax", "job"]);
         assert_eq!(labels(&[("__meta_a", "1")]).non_meta().count(), 0);
@@ -406,7 +418,11 @@ mod tests {
     #[test]
     fn target_merges_its_labels_over_its_groups() {
         let group = Arc::new(TargetGroup {
-            labels: labels(&[("__address__", "group:1"), ("__meta_kubernetes_pod_node_name", "n1"), ("z", "g")]),
+            labels: labels(&[
+                ("__address__", "group:1"),
+                ("__meta_kubernetes_pod_node_name", "n1"),
+                ("z", "g"),
+            ]),
             targets: vec![labels(&[("__address__", "10.0.0.1:9100"), ("a", "t")])],
         });
         let t = Target::in_group("job".into(), group.clone(), 0, 7, next_version());

@@ -17,7 +17,7 @@ use super::bytes::format_bytes;
 use super::duration::format_duration;
 use super::fields::{Fields, KeyError, scalar_text};
 use super::http_client::{print_http_client, string_lists};
-use crate::relabel::{RelabelRule, parse_rules};
+use crate::relabel::{NameValidation, RelabelRule, parse_rules};
 
 pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -153,13 +153,6 @@ impl ScrapeConfig {
         }
         seeds
     }
-}
-
-/// Metric and label name rules (`metric_name_validation_scheme`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum NameValidation {
-    Utf8,
-    Legacy,
 }
 
 impl NameValidation {
@@ -365,7 +358,7 @@ fn parse_job(
     };
     out.insert("scrape_interval".into(), Value::String(format_duration(scrape_interval)));
     out.insert("scrape_timeout".into(), Value::String(format_duration(scrape_timeout)));
-    print_formats(&mut f, global, &mut out, warnings)?;
+    let names = print_formats(&mut f, global, &mut out, warnings)?;
 
     let metrics_path = f.string("metrics_path")?.unwrap_or_else(|| "/metrics".into());
     if !metrics_path.is_empty() {
@@ -382,10 +375,10 @@ fn parse_job(
     print_http_client(&mut f, &mut out, ignored)?;
     let discovery = parse_discovery(&mut f, &mut out, ignored)?;
 
-    let relabel_rules = rules_at(&mut f, "relabel_configs", &mut out)?;
+    let relabel_rules = rules_at(&mut f, "relabel_configs", names, &mut out)?;
     // Not applied here (collectors apply them to samples), but refused when
     // invalid, as Prometheus would refuse them.
-    rules_at(&mut f, "metric_relabel_configs", &mut out)?;
+    rules_at(&mut f, "metric_relabel_configs", names, &mut out)?;
     if relabel_rules.is_empty() {
         // Prometheus's guard against URLs written as targets.
         for target in discovery.static_configs.iter().flat_map(|g| &g.targets) {
@@ -419,7 +412,7 @@ fn print_formats(
     global: &Global,
     out: &mut Map<String, Value>,
     warnings: &mut Vec<String>,
-) -> Result<(), KeyError> {
+) -> Result<NameValidation, KeyError> {
     let native_histograms =
         f.optional_boolean("scrape_native_histograms")?.unwrap_or(global.scrape_native_histograms);
     let protocols = match scrape_protocols(f)? {
@@ -472,7 +465,7 @@ fn print_formats(
     let (validation, escaping) = name_schemes(f, global)?;
     out.insert("metric_name_validation_scheme".into(), Value::String(validation.name().into()));
     out.insert("metric_name_escaping_scheme".into(), Value::String(escaping));
-    Ok(())
+    Ok(validation)
 }
 
 /// The limits; 0 means unset, and the ones with a global counterpart take it.
@@ -594,9 +587,14 @@ fn name_schemes(f: &mut Fields, global: &Global) -> Result<(NameValidation, Stri
 }
 
 /// Parses a relabel rule list and prints it into `out`.
-fn rules_at(f: &mut Fields, key: &str, out: &mut Map<String, Value>) -> Result<Vec<RelabelRule>, KeyError> {
+fn rules_at(
+    f: &mut Fields,
+    key: &str,
+    names: NameValidation,
+    out: &mut Map<String, Value>,
+) -> Result<Vec<RelabelRule>, KeyError> {
     let raw = f.raw(key).unwrap_or(&Value::Null);
-    let rules = parse_rules(raw).map_err(|e| f.error(key, e))?;
+    let rules = parse_rules(raw, names).map_err(|e| f.error(key, e))?;
     if let (Value::Array(written), false) = (raw, rules.is_empty()) {
         let printed = written.iter().zip(&rules).map(|(written, rule)| print_rule(written, rule));
         out.insert(key.into(), Value::Array(printed.collect()));

@@ -92,14 +92,15 @@ impl JobTargets {
         let mut old = previous.drain(..).map(Some).collect::<Vec<_>>();
         let mut released = Vec::new();
         for (i, group) in update.groups.into_iter().enumerate() {
-            let kept = old.get_mut(i).and_then(|slot| {
-                slot.take_if(|p| Arc::ptr_eq(&p.group, &group) || p.group == group)
-            });
+            let kept = old
+                .get_mut(i)
+                .and_then(|slot| slot.take_if(|p| Arc::ptr_eq(&p.group, &group) || p.group == group));
             if let Some(kept) = kept {
                 processed.push(kept);
                 continue;
             }
-            let targets: Vec<Arc<Target>> = processor.process_group(&group).into_iter().map(Arc::new).collect();
+            let targets: Vec<Arc<Target>> =
+                processor.process_group(&group).into_iter().map(Arc::new).collect();
             for target in &targets {
                 *state.holders.entry(target.identity).or_default() += 1;
             }
@@ -155,7 +156,10 @@ mod tests {
     use crate::discovery::group_of_addresses;
 
     fn update(source: &str, groups: &[Arc<TargetGroup>]) -> DiscoveryUpdate {
-        DiscoveryUpdate { source: SourceKey { job: "j".into(), source: source.into() }, groups: groups.to_vec() }
+        DiscoveryUpdate {
+            source: SourceKey { job: "j".into(), source: source.into() },
+            groups: groups.to_vec(),
+        }
     }
 
     fn group(addresses: &[&str], env: &str) -> Arc<TargetGroup> {

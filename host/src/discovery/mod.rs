@@ -12,9 +12,9 @@ mod target_group;
 
 use std::sync::Arc;
 
+pub use crate::allocation::TargetGroup;
 pub use file_sd::expand_globs;
 pub use manager::{DiscoveryManager, JobTargets};
-pub use crate::allocation::TargetGroup;
 pub use target_group::{JobProcessor, TargetGroupError, group_of_addresses, parse_target_groups};
 
 /// One discovery source of one job, e.g. `("node", "file_sd/0")`.

@@ -81,12 +81,24 @@ impl JobProcessor {
         let mut seeds = scrape.seed_labels();
         seeds.sort();
         let rules = if filter { scrape.relabel_rules.clone() } else { Vec::new() };
-        JobProcessor { job: Arc::from(scrape.job_name.as_str()), seeds, filter, meta_read: meta_read(&rules), rules }
+        JobProcessor {
+            job: Arc::from(scrape.job_name.as_str()),
+            seeds,
+            filter,
+            meta_read: meta_read(&rules),
+            rules,
+        }
     }
 
     /// No rules and no seeds: identity over the discovered labels.
     pub fn unfiltered(job: &str) -> JobProcessor {
-        JobProcessor { job: Arc::from(job), seeds: Vec::new(), filter: false, rules: Vec::new(), meta_read: None }
+        JobProcessor {
+            job: Arc::from(job),
+            seeds: Vec::new(),
+            filter: false,
+            rules: Vec::new(),
+            meta_read: None,
+        }
     }
 
     pub fn job(&self) -> &Arc<str> {
@@ -122,14 +134,18 @@ impl JobProcessor {
         if self.rules.is_empty() {
             // Nothing can drop or change a label: hash the seeded labels as they
             // stream by, without building the set.
-            let seeded = SeededLabels { discovered: non_meta.peekable(), seeds: self.seeds.iter().peekable() };
+            let seeded =
+                SeededLabels { discovered: non_meta.peekable(), seeds: self.seeds.iter().peekable() };
             let labels = seeded.filter(|(name, value)| !value.is_empty() && *name != DISABLE_SHARDING);
             return Some(identity_hash(labels, &self.job));
         }
         set.clear();
         match &self.meta_read {
             Some(meta_read) => {
-                set.extend_sorted(SeededLabels { discovered: non_meta.peekable(), seeds: self.seeds.iter().peekable() });
+                set.extend_sorted(SeededLabels {
+                    discovered: non_meta.peekable(),
+                    seeds: self.seeds.iter().peekable(),
+                });
                 let own = &group.targets[index];
                 for name in meta_read {
                     if let Some(value) = own.get(name).or_else(|| group.labels.get(name)) {
@@ -320,7 +336,10 @@ mod tests {
         ];
         let groups = [
             group(&["a:1", "b:2"], &[("__meta_role", "web"), ("__meta_zone", "z1"), ("zone", "z1")]),
-            group(&["c:3"], &[("__meta_role", "db"), ("__meta_zone", "z2"), ("zone", "z1"), ("__meta_x", "x")]),
+            group(
+                &["c:3"],
+                &[("__meta_role", "db"), ("__meta_zone", "z2"), ("zone", "z1"), ("__meta_x", "x")],
+            ),
             group(&["d:4"], &[("__meta_role", ""), ("__meta_host", "h")]),
         ];
         for rules in rule_lists {

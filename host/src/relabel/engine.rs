@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::rule::{Action, RelabelRule, is_valid_label_name};
+use super::rule::{Action, RelabelRule};
 use crate::label_order::compare_names;
 
 /// Labels by name; an empty value means absent, as in Prometheus.
@@ -84,8 +84,13 @@ impl<'a> LabelSet<'a> {
 
 /// The rule's source values joined by its separator; borrowed from the set
 /// when there is a single source, else built in `joined`.
-fn source_value<'s>(pairs: &'s [(Cow<'_, str>, Cow<'_, str>)], joined: &'s mut String, rule: &RelabelRule) -> &'s str {
-    let find = |name: &str| pairs.binary_search_by(|(n, _)| compare_names(n, name)).ok().map(|i| &*pairs[i].1);
+fn source_value<'s>(
+    pairs: &'s [(Cow<'_, str>, Cow<'_, str>)],
+    joined: &'s mut String,
+    rule: &RelabelRule,
+) -> &'s str {
+    let find =
+        |name: &str| pairs.binary_search_by(|(n, _)| compare_names(n, name)).ok().map(|i| &*pairs[i].1);
     if let [only] = rule.source_labels.as_slice() {
         return find(only).unwrap_or("");
     }
@@ -155,7 +160,7 @@ fn apply<'a>(labels: &mut LabelSet<'a>, rule: &'a RelabelRule) -> bool {
                 let name = if rule.target_label.contains('$') {
                     let mut name = String::new();
                     groups.expand(&rule.target_label, &mut name);
-                    if !is_valid_label_name(&name) {
+                    if !rule.names.is_valid(&name) {
                         return true;
                     }
                     Cow::Owned(name)

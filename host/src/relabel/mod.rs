@@ -16,16 +16,16 @@ mod rule;
 
 pub use engine::{LabelMap, LabelSet, relabel, relabel_set};
 pub use regex::RelabelRegex;
-pub use rule::{Action, RelabelRule, is_valid_label_name};
+pub use rule::{Action, NameValidation, RelabelRule, is_valid_label_name};
 
 /// Parses a `relabel_configs` list; errors name the rule by position.
-pub fn parse_rules(rules: &serde_json::Value) -> Result<Vec<RelabelRule>, String> {
+pub fn parse_rules(rules: &serde_json::Value, names: NameValidation) -> Result<Vec<RelabelRule>, String> {
     match rules {
         serde_json::Value::Null => Ok(Vec::new()),
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, rule)| RelabelRule::parse(rule).map_err(|e| format!("rule {i}: {e}")))
+            .map(|(i, rule)| RelabelRule::parse(rule, names).map_err(|e| format!("rule {i}: {e}")))
             .collect(),
         _ => Err("must be a list of relabel rules".into()),
     }
@@ -41,7 +41,7 @@ mod tests {
     }
 
     fn run(rules: serde_json::Value, input: &[(&str, &str)]) -> Option<LabelMap> {
-        let rules = parse_rules(&rules).unwrap();
+        let rules = parse_rules(&rules, NameValidation::Utf8).unwrap();
         let mut l = labels(input);
         relabel(&mut l, &rules).then_some(l)
     }
@@ -103,13 +103,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out["l_x"], "v");
-        let digits = [("a", "9lives")];
-        let out = run(
-            json!([{"source_labels": ["a"], "regex": "(.*)", "target_label": "$1", "replacement": "v"}]),
-            &digits,
-        )
-        .unwrap();
-        assert_eq!(out, labels(&digits), "`9lives` is not a label name");
+        let to_name =
+            json!([{"source_labels": ["a"], "regex": "(.*)", "target_label": "$1", "replacement": "v"}]);
+        let out = run(to_name.clone(), &[("a", "9lives")]).unwrap();
+        assert_eq!(out["9lives"], "v", "any non-empty name is valid under UTF-8 validation");
+        let out = run(to_name, &[("b", "1")]).unwrap();
+        assert_eq!(out, labels(&[("b", "1")]), "an empty expanded name is not a label name");
         // Missing source labels join as empty strings.
         let out =
             run(json!([{"source_labels": ["nope", "a"], "separator": "/", "target_label": "j"}]), &base)
@@ -134,16 +133,40 @@ mod tests {
                 "requires only 'source_labels'",
             ),
             (json!({"action": "labeldrop", "regex": "a", "source_labels": ["a"]}), "requires only 'regex'"),
-            (json!({"action": "labelmap", "regex": "a", "replacement": "bad-name"}), "invalid 'replacement'"),
-            (json!({"action": "replace", "target_label": "bad-name"}), "invalid 'target_label'"),
+            (json!({"action": "labelmap", "regex": "a", "replacement": ""}), "invalid 'replacement'"),
             (json!({"action": "explode"}), "unknown relabel action"),
             (json!({"action": ""}), "relabel action cannot be empty"),
             (json!({"regex": "("}), "invalid regex"),
-            (json!({"source_labels": ["bad-name"], "target_label": "t"}), "not a valid label name"),
             (json!({"target_label": "t", "colour": "red"}), "unknown field"),
         ] {
-            let err = parse_rules(&json!([{"action": "keep"}, rule])).unwrap_err();
+            let err = parse_rules(&json!([{"action": "keep"}, rule]), NameValidation::Utf8).unwrap_err();
             assert!(err.starts_with("rule 1: ") && err.contains(message), "{err} should contain {message}");
+        }
+    }
+
+    #[test]
+    fn names_follow_the_validation_scheme() {
+        // Prometheus 3 accepts any UTF-8 name by default; `legacy` keeps the classic charset.
+        let utf8_only = [
+            json!({"action": "labelmap", "regex": "(.*)", "replacement": "bad-name_$1"}),
+            json!({"action": "replace", "target_label": "bad-name"}),
+            json!({"action": "replace", "target_label": "${1}.é"}),
+            json!({"source_labels": ["bad-name"], "target_label": "t"}),
+            json!({"action": "hashmod", "source_labels": ["a"], "target_label": "a.b", "modulus": 2}),
+        ];
+        for rule in utf8_only {
+            assert!(parse_rules(&json!([rule]), NameValidation::Utf8).is_ok(), "utf8 refuses {rule}");
+            let err = parse_rules(&json!([rule]), NameValidation::Legacy).unwrap_err();
+            assert!(err.contains("invalid") || err.contains("not a valid label name"), "{err}");
+        }
+        // At run time too: an expanded target is written only when valid.
+        let rule =
+            json!([{"source_labels": ["a"], "regex": "(.*)", "target_label": "x_$1", "replacement": "v"}]);
+        for (names, kept) in [(NameValidation::Utf8, true), (NameValidation::Legacy, false)] {
+            let rules = parse_rules(&rule, names).unwrap();
+            let mut l = labels(&[("a", "b-c")]);
+            assert!(relabel(&mut l, &rules));
+            assert_eq!(l.contains_key("x_b-c"), kept, "{names:?}");
         }
     }
 }

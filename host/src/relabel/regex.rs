@@ -133,7 +133,10 @@ fn reference(text: &str) -> Option<(&str, &str)> {
 
 /// A group index: decimal digits without a leading zero, below 10^8 as in Go.
 fn group_number(name: &str) -> Option<usize> {
-    if !name.bytes().all(|b| b.is_ascii_digit()) || (name.len() > 1 && name.starts_with('0')) || name.len() > 8 {
+    if !name.bytes().all(|b| b.is_ascii_digit())
+        || (name.len() > 1 && name.starts_with('0'))
+        || name.len() > 8
+    {
         return None;
     }
     name.parse().ok()

@@ -58,6 +58,25 @@ impl Action {
     }
 }
 
+/// Which label names are valid (`metric_name_validation_scheme`). Prometheus 3
+/// defaults to UTF-8: any non-empty name; `legacy` is `[a-zA-Z_][a-zA-Z0-9_]*`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NameValidation {
+    #[default]
+    Utf8,
+    Legacy,
+}
+
+impl NameValidation {
+    pub fn is_valid(self, name: &str) -> bool {
+        match self {
+            // A `&str` is valid UTF-8 already.
+            NameValidation::Utf8 => !name.is_empty(),
+            NameValidation::Legacy => is_valid_label_name(name),
+        }
+    }
+}
+
 /// One parsed, validated rule.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RelabelRule {
@@ -68,12 +87,14 @@ pub struct RelabelRule {
     pub target_label: String,
     pub replacement: String,
     pub action: Action,
+    /// The names this rule may read and write.
+    pub names: NameValidation,
 }
 
 impl RelabelRule {
     /// Parses a rule from its YAML/JSON form, with Prometheus's defaults, and
     /// validates it like Prometheus does.
-    pub fn parse(value: &Value) -> Result<RelabelRule, String> {
+    pub fn parse(value: &Value, names: NameValidation) -> Result<RelabelRule, String> {
         let Some(map) = value.as_object() else {
             return Err("a relabel rule must be a mapping".into());
         };
@@ -101,7 +122,7 @@ impl RelabelRule {
             ),
         };
         for name in source_labels.iter().flatten() {
-            if !is_valid_label_name(name) {
+            if !names.is_valid(name) {
                 return Err(format!("{name:?} is not a valid label name"));
             }
         }
@@ -129,6 +150,7 @@ impl RelabelRule {
             target_label,
             replacement: replacement.unwrap_or_else(|| DEFAULT_REPLACEMENT.into()),
             action,
+            names,
         };
         // Prometheus compares the compiled regex by identity, so a written
         // `regex`, even `(.*)`, counts as set; other fields compare by value.
@@ -148,9 +170,9 @@ impl RelabelRule {
             return Err(format!("relabel configuration for {action} action requires 'target_label' value"));
         }
         let target_ok = if self.action == Replace && self.target_label.contains('$') {
-            is_valid_name_template(&self.target_label)
+            self.is_valid_name_template(&self.target_label)
         } else {
-            is_valid_label_name(&self.target_label)
+            self.names.is_valid(&self.target_label)
         };
         if needs_target && !target_ok {
             return Err(format!("{:?} is invalid 'target_label' for {action} action", self.target_label));
@@ -160,7 +182,7 @@ impl RelabelRule {
         {
             return Err(format!("'replacement' can not be set for {action} action"));
         }
-        if self.action == LabelMap && !is_valid_name_template(&self.replacement) {
+        if self.action == LabelMap && !self.is_valid_name_template(&self.replacement) {
             return Err(format!("{:?} is invalid 'replacement' for {action} action", self.replacement));
         }
         if matches!(self.action, KeepEqual | DropEqual)
@@ -193,9 +215,19 @@ pub fn is_valid_label_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// A label name that may contain `$1`, `${1}` or `$name` references
-/// (Prometheus's `(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+`).
-fn is_valid_name_template(template: &str) -> bool {
+impl RelabelRule {
+    /// A label name that may contain `$1`, `${1}` or `$name` references: any
+    /// name under UTF-8 validation, else Prometheus's
+    /// `(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+`.
+    fn is_valid_name_template(&self, template: &str) -> bool {
+        match self.names {
+            NameValidation::Utf8 => self.names.is_valid(template),
+            NameValidation::Legacy => is_valid_legacy_name_template(template),
+        }
+    }
+}
+
+fn is_valid_legacy_name_template(template: &str) -> bool {
     static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     PATTERN
         .get_or_init(|| {

@@ -69,7 +69,8 @@ impl Snapshot {
                 .and_then(|by_collector| by_collector.get(collector))
                 .filter(|slice| slice.fingerprint == fingerprint)
                 .map(|slice| slice.body.clone());
-            let body = reused.unwrap_or_else(|| Arc::new(Body::new(encode_targets(targets.iter().map(|(_, t)| t)))));
+            let body =
+                reused.unwrap_or_else(|| Arc::new(Body::new(encode_targets(targets.iter().map(|(_, t)| t)))));
             Slice { fingerprint, body }
         };
         let mut slices: HashMap<Arc<str>, HashMap<Arc<str>, Slice>> = HashMap::new();

@@ -15,7 +15,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use target_allocator::config::parse_prometheus_config;
-use target_allocator::relabel::{LabelMap, parse_rules, relabel};
+use target_allocator::relabel::{LabelMap, NameValidation, relabel};
 
 fn fixtures() -> Vec<(&'static str, Value)> {
     let targets = json!([
@@ -363,4 +363,9 @@ fn randomized_relabeling_matches_promtool() {
         compared += results.len();
     }
     assert!(compared >= 250, "{compared} targets compared");
+}
+
+/// Debian's promtool (Prometheus 2.42) validates names the legacy way.
+fn parse_rules(rules: &Value) -> Result<Vec<target_allocator::relabel::RelabelRule>, String> {
+    target_allocator::relabel::parse_rules(rules, NameValidation::Legacy)
 }
