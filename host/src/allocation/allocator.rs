@@ -91,8 +91,6 @@ pub struct Allocator {
     /// Sorted by id: a collector's index is its position.
     collectors: Vec<Collector>,
     slots: IdMap<Slot>,
-    /// Identities by interned job, so replacing a job touches only that job.
-    ids_by_job: Vec<IdSet>,
     /// Targets assigned to each collector, by collector index.
     assigned: Vec<u32>,
     jobs: Interner,
@@ -107,7 +105,6 @@ impl Allocator {
             native_fallback: native_fallback(),
             collectors: Vec::new(),
             slots: IdMap::default(),
-            ids_by_job: Vec::new(),
             assigned: Vec::new(),
             jobs: Interner::default(),
             index: Vec::new(),
@@ -168,7 +165,8 @@ impl Allocator {
         self.apply_deltas(deltas)
     }
 
-    /// Replaces the targets of one job, leaving other jobs alone.
+    /// Replaces the targets of one job, leaving other jobs alone. Looks at every
+    /// target held: for tools and tests; discovery sends [`JobDelta`]s.
     pub fn set_job_targets(&mut self, job: &str, targets: Vec<Target>) -> AllocationReport {
         debug_assert!(targets.iter().all(|t| &*t.job == job));
         let deltas = self.replacement(Some(job), targets);
@@ -186,10 +184,12 @@ impl Allocator {
     /// Work is proportional to the deltas, not to the targets held.
     pub fn apply_deltas(&mut self, deltas: Vec<JobDelta>) -> AllocationReport {
         let mut added = Vec::new();
-        for delta in deltas {
-            let upserted: IdSet = delta.upserted.iter().map(|t| t.identity).collect();
-            let removed: Vec<u64> = delta.removed.into_iter().filter(|id| !upserted.contains(id)).collect();
-            self.remove_targets(&removed);
+        for mut delta in deltas {
+            if !delta.removed.is_empty() && !delta.upserted.is_empty() {
+                let upserted: IdSet = delta.upserted.iter().map(|t| t.identity).collect();
+                delta.removed.retain(|id| !upserted.contains(id));
+            }
+            self.remove_targets(&delta.removed);
             let job = self.intern_job(&delta.job);
             for target in delta.upserted {
                 assert_eq!(target.job, delta.job, "a delta holds targets of its own job");
@@ -206,12 +206,11 @@ impl Allocator {
         for target in targets {
             incoming.insert(target.identity, Arc::new(target));
         }
-        let held: Box<dyn Iterator<Item = &u64>> = match job {
-            None => Box::new(self.slots.keys()),
-            Some(job) => Box::new(
-                self.jobs.get(job).and_then(|j| self.ids_by_job.get(j as usize)).into_iter().flatten(),
-            ),
-        };
+        // A scan of every target: replacing is for tools and tests; discovery
+        // sends deltas.
+        let job = job.map(|job| self.jobs.get(job).unwrap_or(u32::MAX));
+        let held =
+            self.slots.iter().filter(|(_, slot)| job.is_none_or(|job| slot.job == job)).map(|(id, _)| id);
         let mut deltas: HashMap<Arc<str>, JobDelta> = HashMap::new();
         fn delta_of<'d>(deltas: &'d mut HashMap<Arc<str>, JobDelta>, job: &Arc<str>) -> &'d mut JobDelta {
             deltas.entry(job.clone()).or_insert_with(|| JobDelta { job: job.clone(), ..JobDelta::default() })
@@ -227,8 +226,7 @@ impl Allocator {
 
     fn intern_job(&mut self, job: &str) -> u32 {
         let id = self.jobs.intern(job);
-        if self.ids_by_job.len() <= id as usize {
-            self.ids_by_job.resize_with(id as usize + 1, IdSet::default);
+        if self.index.len() <= id as usize {
             self.index.resize_with(id as usize + 1, IndexMap::default);
         }
         id
@@ -251,7 +249,6 @@ impl Allocator {
                 }
             }
             None => {
-                self.ids_by_job[job as usize].insert(id);
                 self.slots.insert(id, Slot { target, job, collector: UNASSIGNED });
                 added.push(id);
             }
@@ -263,7 +260,6 @@ impl Allocator {
         let mut unindexed = Vec::new();
         for id in ids {
             if let Some(slot) = self.slots.remove(id) {
-                self.ids_by_job[slot.job as usize].remove(id);
                 if slot.collector < n {
                     self.assigned[slot.collector as usize] -= 1;
                     unindexed.push((slot.job, slot.collector, *id));

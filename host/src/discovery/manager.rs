@@ -113,7 +113,11 @@ impl JobTargets {
             released.extend(gone.targets);
         }
         state.sources.insert(update.source.source, processed);
-        let upserted: IdSet = delta.upserted.iter().map(|t| t.identity).collect();
+        let upserted: IdSet = if released.is_empty() {
+            IdSet::default()
+        } else {
+            delta.upserted.iter().map(|t| t.identity).collect()
+        };
         for target in released {
             let id = target.identity;
             let count = state.holders.get_mut(&id).expect("held targets are counted");
