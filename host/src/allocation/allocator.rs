@@ -259,11 +259,11 @@ impl Allocator {
         let n = self.collectors.len() as u32;
         let mut unindexed = Vec::new();
         for id in ids {
-            if let Some(slot) = self.slots.remove(id) {
-                if slot.collector < n {
-                    self.assigned[slot.collector as usize] -= 1;
-                    unindexed.push((slot.job, slot.collector, *id));
-                }
+            if let Some(slot) = self.slots.remove(id)
+                && slot.collector < n
+            {
+                self.assigned[slot.collector as usize] -= 1;
+                unindexed.push((slot.job, slot.collector, *id));
             }
         }
         self.unindex(unindexed);
