@@ -692,32 +692,7 @@ mod tests {
         assert_eq!(short.scrape_configs[0].printed["scrape_timeout"], "5s");
     }
 
-    #[test]
-    fn a_minimal_job_prints_every_default() {
-        let job = printed(json!(null), json!({"job_name": "a", "static_configs": [{"targets": ["x:1"]}]}));
-        let expected = json!({
-            "job_name": "a",
-            "honor_timestamps": true,
-            "track_timestamps_staleness": false,
-            "scrape_interval": "1m",
-            "scrape_timeout": "10s",
-            "scrape_protocols": ["OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4"],
-            "scrape_native_histograms": false,
-            "always_scrape_classic_histograms": false,
-            "convert_classic_histograms_to_nhcb": false,
-            "extra_scrape_metrics": false,
-            "metrics_path": "/metrics",
-            "scheme": "http",
-            "enable_compression": true,
-            "metric_name_validation_scheme": "utf8",
-            "metric_name_escaping_scheme": "allow-utf-8",
-            "follow_redirects": true,
-            "enable_http2": true,
-            "static_configs": [{"targets": ["x:1"]}]
-        });
-        assert_eq!(job, expected);
-        assert_round_trips(&job);
-    }
+    // Every default of a minimal job: host/tests/all/scrape_configs.rs (`bare_job`).
 
     #[test]
     fn jobs_take_limits_protocols_and_schemes_from_global_unless_set() {
