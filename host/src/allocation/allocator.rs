@@ -1,6 +1,7 @@
 //! The allocator: state, batching, fallback and the serving index.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use target_allocator_sdk::{FALLBACK, Load, UNASSIGNED};
@@ -83,6 +84,9 @@ pub type Assigned = Vec<(u64, Arc<Target>)>;
 
 /// (job, collector, identity): one entry of the serving index.
 type IndexEntry = (u32, u32, u64);
+
+/// An entry to add, with its target.
+type NewIndexEntry = (u32, u32, u64, Arc<Target>);
 
 /// Holds targets and collectors and keeps every target assigned.
 pub struct Allocator {
@@ -236,8 +240,9 @@ impl Allocator {
     /// the labels of a held one.
     fn upsert(&mut self, job: u32, target: Arc<Target>, added: &mut Vec<u64>) {
         let id = target.identity;
-        match self.slots.get_mut(&id) {
-            Some(slot) => {
+        match self.slots.entry(id) {
+            Entry::Occupied(mut occupied) => {
+                let slot = occupied.get_mut();
                 if !Arc::ptr_eq(&slot.target, &target) && *slot.target != *target {
                     // Same identity, new labels: serve the fresh ones, keep the collector.
                     if let Some(assigned) = self.index[slot.job as usize].get_mut(&slot.collector)
@@ -248,8 +253,8 @@ impl Allocator {
                     slot.target = target;
                 }
             }
-            None => {
-                self.slots.insert(id, Slot { target, job, collector: UNASSIGNED });
+            Entry::Vacant(vacant) => {
+                vacant.insert(Slot { target, job, collector: UNASSIGNED });
                 added.push(id);
             }
         }
@@ -391,7 +396,7 @@ impl Allocator {
             }
             if to < n {
                 self.assigned[to as usize] += 1;
-                indexed.push((slot.job, to, *id));
+                indexed.push((slot.job, to, *id, slot.target.clone()));
             }
         }
         self.unindex(unindexed);
@@ -420,13 +425,13 @@ impl Allocator {
     }
 
     /// Adds entries to the serving index, one sort per slice.
-    fn index(&mut self, mut entries: Vec<IndexEntry>) {
-        entries.sort_unstable();
+    fn index(&mut self, mut entries: Vec<NewIndexEntry>) {
+        entries.sort_unstable_by_key(|&(job, collector, id, _)| (job, collector, id));
         for run in entries.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-            let (job, collector, _) = run[0];
+            let (job, collector, first, _) = run[0];
             let assigned = self.index[job as usize].entry(collector).or_default();
-            let sorted_after = assigned.last().is_none_or(|(last, _)| *last < run[0].2);
-            assigned.extend(run.iter().map(|(_, _, id)| (*id, self.slots[id].target.clone())));
+            let sorted_after = assigned.last().is_none_or(|(last, _)| *last < first);
+            assigned.extend(run.iter().map(|(_, _, id, target)| (*id, target.clone())));
             if !sorted_after {
                 assigned.sort_unstable_by_key(|(id, _)| *id);
             }
