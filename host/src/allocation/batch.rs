@@ -7,7 +7,35 @@ use target_allocator_sdk::{AssignInput, Collectors, Info, LabelColumn, Load, NO_
 
 use super::allocator::Slot;
 use super::id_map::IdMap;
-use super::target::Collector;
+use super::interner::Interner;
+use super::target::{Collector, Target};
+use target_allocator_sdk::UNASSIGNED;
+
+/// The input the allocator would send `strategy` for `targets`, all new (no
+/// previous collector, no load), over `collectors`: for offline tools that
+/// replay a target list. A target whose identity repeats an earlier one is
+/// left out, as the allocator keeps one target per identity.
+pub fn input_for_new_targets(
+    targets: &[Target],
+    collectors: &[Collector],
+    strategy: &Info,
+    options: &str,
+) -> AssignInput {
+    let mut jobs = Interner::default();
+    let mut slots = IdMap::default();
+    let mut ids = Vec::with_capacity(targets.len());
+    for target in targets {
+        if slots.contains_key(&target.identity) {
+            continue;
+        }
+        let slot =
+            Slot { target: Arc::new(target.clone()), job: jobs.intern(&target.job), collector: UNASSIGNED };
+        slots.insert(target.identity, slot);
+        ids.push(target.identity);
+    }
+    let source = BatchSource { collectors, jobs: jobs.names(), slots: &slots };
+    source.build(&ids, strategy, Load::default(), options)
+}
 
 /// What the allocator lends to build one input.
 pub(super) struct BatchSource<'a> {
