@@ -33,6 +33,9 @@ pub struct CheckArgs {
     /// minimum (`inf` reports movement without judging it).
     #[arg(long, default_value_t = 3.0)]
     max_movement: f64,
+    /// Fixture seeds: each seed is another set of synthetic targets.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
 }
@@ -75,8 +78,22 @@ impl Step {
     }
 }
 
+struct Fixture {
+    seed: u64,
+    targets: usize,
+    collectors: usize,
+    input: AssignInput,
+}
+
+impl Fixture {
+    fn describe(&self) -> String {
+        format!("{} targets, {} collectors, seed {}", self.targets, self.collectors, self.seed)
+    }
+}
+
 /// Movement measured on one fixture.
 struct Measured {
+    seed: u64,
     targets: usize,
     collectors: usize,
     up: Movement,
@@ -86,6 +103,9 @@ struct Measured {
 pub fn run(args: CheckArgs) -> Result<()> {
     if args.max_movement.is_nan() || args.max_movement < 1.0 {
         bail!("--max-movement must be at least 1 (the minimum itself)");
+    }
+    if args.seeds == 0 {
+        bail!("--seeds must be at least 1");
     }
     let mut catalog = catalog()?;
     let mut steps = Vec::new();
@@ -116,16 +136,27 @@ pub fn run(args: CheckArgs) -> Result<()> {
 
     let mut timed = TimedStrategy::new(&*strategy, &args.options);
     let mut assign = |input: &AssignInput| timed.assign(input);
-    let fixtures: Vec<(usize, usize, AssignInput)> =
-        CHECK_SIZES.iter().map(|&(t, c)| (t, c, fixture(t, c, CHECK_SEED))).collect();
+    // The SDK's check_all sizes, each with several seeds: the properties
+    // must hold for any targets, not just one set.
+    let fixtures: Vec<Fixture> = (CHECK_SEED..CHECK_SEED + args.seeds)
+        .flat_map(|seed| {
+            CHECK_SIZES.iter().map(move |&(targets, collectors)| Fixture {
+                seed,
+                targets,
+                collectors,
+                input: fixture(targets, collectors, seed),
+            })
+        })
+        .collect();
     let sizes = format!(
-        "{} fixtures, up to {} targets",
+        "{} fixtures ({} seeds), up to {} targets",
         fixtures.len(),
+        args.seeds,
         CHECK_SIZES.iter().map(|s| s.0).max().unwrap_or(0)
     );
     let on_all = |check: &mut dyn FnMut(&AssignInput) -> Result<(), Violation>| {
-        for (targets, collectors, input) in &fixtures {
-            check(input).map_err(|v| format!("{targets} targets, {collectors} collectors: {v}"))?;
+        for f in &fixtures {
+            check(&f.input).map_err(|v| format!("{}: {v}", f.describe()))?;
         }
         Ok(sizes.clone())
     };
@@ -140,14 +171,18 @@ pub fn run(args: CheckArgs) -> Result<()> {
         steps.push(Step::new(PROPERTIES[0], on_all(&mut |i| check_deterministic(&mut assign, i))));
         steps.push(Step::new(PROPERTIES[1], on_all(&mut |i| check_stable(&mut assign, i))));
         let mut failure = None;
-        for (targets, collectors, input) in fixtures.iter().filter(|(t, c, _)| *t > 0 && *c > 1) {
-            let movement = testing::scale_up(&mut assign, input)
-                .and_then(|up| Ok((up, testing::scale_down(&mut assign, input)?)));
+        for f in fixtures.iter().filter(|f| f.targets > 0 && f.collectors > 1) {
+            let movement = testing::scale_up(&mut assign, &f.input)
+                .and_then(|up| Ok((up, testing::scale_down(&mut assign, &f.input)?)));
             match movement {
-                Ok((up, down)) => {
-                    measured.push(Measured { targets: *targets, collectors: *collectors, up, down })
-                }
-                Err(v) => failure = Some(format!("{targets} targets, {collectors} collectors: {v}")),
+                Ok((up, down)) => measured.push(Measured {
+                    seed: f.seed,
+                    targets: f.targets,
+                    collectors: f.collectors,
+                    up,
+                    down,
+                }),
+                Err(v) => failure = Some(format!("{}: {v}", f.describe())),
             }
         }
         for (name, change, pick) in [
@@ -185,30 +220,33 @@ pub fn run(args: CheckArgs) -> Result<()> {
     finish(&args, Some(&*strategy), &steps, &measured, per_100k)
 }
 
-/// Movement of every measured fixture, judged against `max_ratio`.
+/// Movement on every measured fixture judged against `max_ratio`; the
+/// detail names the worst fixture, or the first over the bound.
 fn describe_movement(
     measured: &[Measured],
     pick: fn(&Measured) -> Movement,
     change: &'static str,
     max_ratio: f64,
 ) -> Result<String, String> {
-    let mut lines = Vec::new();
-    for m in measured {
+    let line = |m: &Measured| {
         let movement = pick(m);
-        let line = format!(
-            "{} targets, {} collectors: moved {}, minimum {} (ratio {:.2})",
+        format!(
+            "{} targets, {} collectors, seed {}: moved {}, minimum {} (ratio {:.2})",
             m.targets,
             m.collectors,
+            m.seed,
             movement.moved,
             movement.minimum,
             movement.ratio()
-        );
-        if let Err(v) = movement.check(max_ratio, change) {
-            return Err(format!("{line}: {v}"));
+        )
+    };
+    for m in measured {
+        if let Err(v) = pick(m).check(max_ratio, change) {
+            return Err(format!("{}: {v}", line(m)));
         }
-        lines.push(line);
     }
-    Ok(lines.join("; "))
+    let worst = measured.iter().max_by(|a, b| pick(a).ratio().total_cmp(&pick(b).ratio()));
+    Ok(worst.map_or_else(|| "nothing measured".to_string(), |m| format!("worst: {}", line(m))))
 }
 
 fn millis(d: Duration) -> f64 {
@@ -261,7 +299,7 @@ fn finish(
                     .map(|m| {
                         let v = pick(m);
                         serde_json::json!({
-                            "targets": m.targets, "collectors": m.collectors,
+                            "seed": m.seed, "targets": m.targets, "collectors": m.collectors,
                             "moved": v.moved, "minimum": v.minimum, "ratio": v.ratio(),
                         })
                     })
