@@ -152,3 +152,39 @@ impl<K: std::hash::Hash + Eq + Copy> LocalTable<K> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allocation::{Labels, identity_hash};
+
+    fn target(job: &str, pairs: &[(&str, &str)]) -> Target {
+        let labels = Labels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect());
+        let identity = identity_hash(labels.iter(), job);
+        Target::new(job.into(), labels, identity)
+    }
+
+    #[test]
+    fn input_for_new_targets_keeps_one_target_per_identity_and_asks_columns_and_labels() {
+        let a = target("j1", &[("__address__", "a:1"), ("zone", "z1")]);
+        let b = target("j2", &[("__address__", "b:1"), ("__meta_kubernetes_pod_node_name", "n1")]);
+        let collectors = [Collector::new("c0", Some("n1")), Collector::new("c1", None)];
+        let strategy = Info { needs_labels: vec!["zone".into()], ..Info::default() };
+        let input = input_for_new_targets(&[a.clone(), b.clone(), a.clone()], &collectors, &strategy, "{}");
+        assert_eq!(input.targets.len(), 2, "the repeated identity is dropped");
+        assert_eq!(input.targets.identity, [a.identity, b.identity]);
+        assert_eq!(input.targets.address_hash, [a.address_hash, b.address_hash]);
+        assert_eq!(input.targets.previous, [UNASSIGNED, UNASSIGNED]);
+        assert_eq!(input.jobs, ["j1", "j2"]);
+        assert_eq!(input.nodes, ["n1"]);
+        assert_eq!(input.targets.node, [NO_NODE, 0]);
+        assert_eq!(input.collectors.node, [0, NO_NODE]);
+        assert_eq!(input.label("zone").unwrap().value, [0, NO_VALUE]);
+        assert_eq!(input.options, "{}");
+
+        let hash_only = Info { needs_columns: target_allocator_sdk::Columns::NONE, ..Info::default() };
+        let input = input_for_new_targets(&[a], &collectors, &hash_only, "");
+        assert_eq!(input.targets.len(), 1);
+        assert!(input.targets.identity.is_empty() && input.targets.previous.is_empty());
+    }
+}
