@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use target_allocator_sdk::AssignInput;
-use target_allocator_sdk::testing::only_columns;
+use target_allocator_sdk::testing::{only_columns, set_label};
 
 use crate::allocation::{Assigner, Target};
 use crate::discovery::{JobProcessor, TargetGroup, parse_target_groups};
@@ -64,7 +64,15 @@ impl<'a> TimedStrategy<'a> {
     }
 
     pub fn assign(&mut self, input: &AssignInput) -> Result<Vec<u32>, String> {
-        let mut input = only_columns(input, self.strategy.info().needs_columns);
+        let info = self.strategy.info();
+        let mut input = only_columns(input, info.needs_columns);
+        // The host sends a column for every label the strategy names, all
+        // `NO_VALUE` when no target has it, as for synthetic fixtures.
+        for name in &info.needs_labels {
+            if input.label(name).is_none() {
+                set_label(&mut input, name, |_| None);
+            }
+        }
         input.options = self.options.to_string();
         let start = Instant::now();
         let output = self.strategy.assign(&input).map_err(|e| e.to_string());
