@@ -94,3 +94,47 @@ pub fn print_report(report: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(report.as_bytes()).and_then(|()| out.flush()).context("writing the report")
 }
+
+#[cfg(test)]
+mod tests {
+    use target_allocator_sdk::testing::fixture;
+    use target_allocator_sdk::{Columns, Info, NO_VALUE, Strategy};
+
+    use super::*;
+    use crate::allocation::NativeAssigner;
+
+    /// Fails unless it gets exactly what the host would send it.
+    struct Picky;
+
+    impl Strategy for Picky {
+        fn info(&self) -> Info {
+            Info {
+                name: "picky".into(),
+                needs_labels: vec!["zone".into()],
+                needs_columns: Columns { address_hash: true, ..Columns::NONE },
+                ..Info::default()
+            }
+        }
+
+        fn assign(&self, input: &AssignInput) -> Result<Vec<u32>, String> {
+            let zone = input.label("zone").ok_or("no zone column")?;
+            if zone.value.iter().any(|&v| v != NO_VALUE) || !input.targets.identity.is_empty() {
+                return Err("unexpected data".into());
+            }
+            if input.options != "{\"k\":1}" {
+                return Err(format!("options {:?}", input.options));
+            }
+            Ok(vec![0; input.targets.len()])
+        }
+    }
+
+    #[test]
+    fn timed_strategy_sends_what_the_host_sends_and_counts_calls() {
+        let picky = NativeAssigner::new(Picky);
+        let mut timed = TimedStrategy::new(&picky, "{\"k\":1}");
+        let input = fixture(100, 2, 1);
+        assert_eq!(timed.assign(&input), Ok(vec![0; 100]));
+        assert_eq!(timed.assign(&input), Ok(vec![0; 100]));
+        assert_eq!((timed.calls, timed.targets), (2, 200));
+    }
+}
