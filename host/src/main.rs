@@ -31,6 +31,10 @@ struct Cli {
 enum Command {
     /// Assign target groups (file_sd JSON) to collectors with a strategy and print the result.
     Assign(cli::assign::AssignArgs),
+    /// Check a strategy component: load it and run the SDK's invariant checks and a timing.
+    Check(cli::check::CheckArgs),
+    /// Measure a strategy's balance, movement on scale-up/-down and speed.
+    Simulate(cli::simulate::SimulateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +107,14 @@ fn main() -> std::process::ExitCode {
         Some(Command::Assign(args)) => {
             init_logging(LogFormat::Text, "warn");
             cli::assign::run(args)
+        }
+        Some(Command::Check(args)) => {
+            init_logging(LogFormat::Text, "warn");
+            cli::check::run(args)
+        }
+        Some(Command::Simulate(args)) => {
+            init_logging(LogFormat::Text, "warn");
+            cli::simulate::run(args)
         }
         None => {
             let s = cli.serve;

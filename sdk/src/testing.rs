@@ -197,6 +197,25 @@ impl Movement {
     pub fn ratio(&self) -> f64 {
         if self.minimum == 0 { 0.0 } else { self.moved as f64 / self.minimum as f64 }
     }
+
+    /// Most targets allowed to move at `max_ratio` times the minimum, plus 1%
+    /// of the targets for sampling noise.
+    pub fn allowed(&self, max_ratio: f64) -> usize {
+        if max_ratio.is_infinite() {
+            return usize::MAX;
+        }
+        (self.minimum as f64 * max_ratio).ceil() as usize + self.targets / 100
+    }
+
+    /// Fails when more than [`allowed`](Self::allowed) targets moved;
+    /// `change` says what happened ("a collector was added").
+    pub fn check(&self, max_ratio: f64, change: &'static str) -> Result<(), Violation> {
+        let allowed = self.allowed(max_ratio);
+        if self.moved > allowed {
+            return Err(Violation::TooMuchMovement { moved: self.moved, allowed, change });
+        }
+        Ok(())
+    }
 }
 
 /// Assigns `input`, adds a collector (`collector-new`, on a node of its own)
@@ -254,10 +273,7 @@ where
         ("a collector was added", scale_up(assign, input)?),
         ("a collector was removed", scale_down(assign, input)?),
     ] {
-        let allowed = (movement.minimum as f64 * max_ratio).ceil() as usize + movement.targets / 100;
-        if movement.moved > allowed {
-            return Err(Violation::TooMuchMovement { moved: movement.moved, allowed, change });
-        }
+        movement.check(max_ratio, change)?;
     }
     Ok(())
 }
@@ -267,6 +283,10 @@ where
 pub struct Balance {
     pub max_over_mean: f64,
     pub min_over_mean: f64,
+    /// Mean targets per collector (assigned targets only).
+    pub mean: f64,
+    /// Standard deviation of targets per collector, in targets.
+    pub stddev: f64,
     /// Standard deviation of targets per collector, relative to the mean.
     pub relative_stddev: f64,
     pub unassigned: usize,
@@ -284,17 +304,33 @@ pub fn balance(output: &[u32], collectors: usize) -> Balance {
     }
     let total: usize = counts.iter().sum();
     if collectors == 0 || total == 0 {
-        return Balance { max_over_mean: 0.0, min_over_mean: 0.0, relative_stddev: 0.0, unassigned };
+        return Balance {
+            max_over_mean: 0.0,
+            min_over_mean: 0.0,
+            mean: 0.0,
+            stddev: 0.0,
+            relative_stddev: 0.0,
+            unassigned,
+        };
     }
     let mean = total as f64 / collectors as f64;
-    let var = counts.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / collectors as f64;
+    let stddev = (counts.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / collectors as f64).sqrt();
     Balance {
         max_over_mean: *counts.iter().max().unwrap_or(&0) as f64 / mean,
         min_over_mean: *counts.iter().min().unwrap_or(&0) as f64 / mean,
-        relative_stddev: var.sqrt() / mean,
+        mean,
+        stddev,
+        relative_stddev: stddev / mean,
         unassigned,
     }
 }
+
+/// `(targets, collectors)` of the fixtures [`check_all`] runs on: empty, a
+/// single collector, and two sizes where movement is measurable.
+pub const CHECK_SIZES: &[(usize, usize)] = &[(0, 3), (10, 1), (1000, 7), (5000, 30)];
+
+/// The [`fixture`] seed [`check_all`] uses.
+pub const CHECK_SEED: u64 = 42;
 
 /// Runs every invariant check above on a few fixtures: valid output,
 /// determinism, stability, and movement within `max_movement_ratio` of the
@@ -303,8 +339,8 @@ pub fn check_all<F>(assign: &mut F, max_movement_ratio: f64) -> Result<(), Viola
 where
     F: FnMut(&AssignInput) -> Result<Vec<u32>, String>,
 {
-    for (targets, collectors) in [(0, 3), (10, 1), (1000, 7), (5000, 30)] {
-        let input = fixture(targets, collectors, 42);
+    for &(targets, collectors) in CHECK_SIZES {
+        let input = fixture(targets, collectors, CHECK_SEED);
         check_deterministic(assign, &input)?;
         check_stable(assign, &input)?;
         if max_movement_ratio.is_finite() && targets > 0 && collectors > 1 {
@@ -368,6 +404,10 @@ mod tests {
         assert!(check_stable(&mut modulo, &input).is_ok());
         let big = fixture(2000, 10, 1);
         assert!(matches!(check_movement(&mut modulo, &big, 2.0), Err(Violation::TooMuchMovement { .. })));
+        let up = scale_up(&mut modulo, &big).unwrap();
+        assert!(up.ratio() > 5.0, "{up:?}");
+        assert!(up.check(f64::INFINITY, "a collector was added").is_ok());
+        assert_eq!(Movement { moved: 0, minimum: 10, targets: 200 }.allowed(1.5), 17);
     }
 
     #[test]
@@ -376,5 +416,9 @@ mod tests {
         assert_eq!(b.max_over_mean, 1.0);
         assert_eq!(b.unassigned, 1);
         assert_eq!(b.relative_stddev, 0.0);
+        // Counts 1, 3: mean 2, population standard deviation 1.
+        let b = balance(&[0, 1, 1, 1], 2);
+        assert_eq!((b.mean, b.stddev, b.relative_stddev), (2.0, 1.0, 0.5));
+        assert_eq!((b.max_over_mean, b.min_over_mean), (1.5, 0.5));
     }
 }

@@ -7,7 +7,35 @@ use target_allocator_sdk::{AssignInput, Collectors, Info, LabelColumn, Load, NO_
 
 use super::allocator::Slot;
 use super::id_map::IdMap;
-use super::target::Collector;
+use super::interner::Interner;
+use super::target::{Collector, Target};
+use target_allocator_sdk::UNASSIGNED;
+
+/// The input the allocator would send `strategy` for `targets`, all new (no
+/// previous collector, no load), over `collectors`: for offline tools that
+/// replay a target list. A target whose identity repeats an earlier one is
+/// left out, as the allocator keeps one target per identity.
+pub fn input_for_new_targets(
+    targets: &[Target],
+    collectors: &[Collector],
+    strategy: &Info,
+    options: &str,
+) -> AssignInput {
+    let mut jobs = Interner::default();
+    let mut slots = IdMap::default();
+    let mut ids = Vec::with_capacity(targets.len());
+    for target in targets {
+        if slots.contains_key(&target.identity) {
+            continue;
+        }
+        let slot =
+            Slot { target: Arc::new(target.clone()), job: jobs.intern(&target.job), collector: UNASSIGNED };
+        slots.insert(target.identity, slot);
+        ids.push(target.identity);
+    }
+    let source = BatchSource { collectors, jobs: jobs.names(), slots: &slots };
+    source.build(&ids, strategy, Load::default(), options)
+}
 
 /// What the allocator lends to build one input.
 pub(super) struct BatchSource<'a> {
@@ -122,5 +150,41 @@ impl<K: std::hash::Hash + Eq + Copy> LocalTable<K> {
             self.names.push(name(key));
             (self.names.len() - 1) as u32
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allocation::{Labels, identity_hash};
+
+    fn target(job: &str, pairs: &[(&str, &str)]) -> Target {
+        let labels = Labels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect());
+        let identity = identity_hash(labels.iter(), job);
+        Target::new(job.into(), labels, identity)
+    }
+
+    #[test]
+    fn input_for_new_targets_keeps_one_target_per_identity_and_asks_columns_and_labels() {
+        let a = target("j1", &[("__address__", "a:1"), ("zone", "z1")]);
+        let b = target("j2", &[("__address__", "b:1"), ("__meta_kubernetes_pod_node_name", "n1")]);
+        let collectors = [Collector::new("c0", Some("n1")), Collector::new("c1", None)];
+        let strategy = Info { needs_labels: vec!["zone".into()], ..Info::default() };
+        let input = input_for_new_targets(&[a.clone(), b.clone(), a.clone()], &collectors, &strategy, "{}");
+        assert_eq!(input.targets.len(), 2, "the repeated identity is dropped");
+        assert_eq!(input.targets.identity, [a.identity, b.identity]);
+        assert_eq!(input.targets.address_hash, [a.address_hash, b.address_hash]);
+        assert_eq!(input.targets.previous, [UNASSIGNED, UNASSIGNED]);
+        assert_eq!(input.jobs, ["j1", "j2"]);
+        assert_eq!(input.nodes, ["n1"]);
+        assert_eq!(input.targets.node, [NO_NODE, 0]);
+        assert_eq!(input.collectors.node, [0, NO_NODE]);
+        assert_eq!(input.label("zone").unwrap().value, [0, NO_VALUE]);
+        assert_eq!(input.options, "{}");
+
+        let hash_only = Info { needs_columns: target_allocator_sdk::Columns::NONE, ..Info::default() };
+        let input = input_for_new_targets(&[a], &collectors, &hash_only, "");
+        assert_eq!(input.targets.len(), 1);
+        assert!(input.targets.identity.is_empty() && input.targets.previous.is_empty());
     }
 }

@@ -18,6 +18,7 @@ mod target;
 
 pub use allocator::{AllocationReport, Allocator, Assigned, JobDelta, StrategyCall, StrategyChoice};
 pub use assigner::{Assigner, NativeAssigner, native_fallback};
+pub use batch::input_for_new_targets;
 pub use id_map::{IdMap, IdSet, IdentityHasher};
 pub use target::{
     Collector, Labels, Merged, MergedLabels, NonMeta, Target, TargetGroup, identity_hash, next_version,

@@ -1,16 +1,15 @@
 //! `target-allocator assign`: show what a strategy does with a set of targets.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
+use super::common::{catalog, read_targets};
 use crate::allocation::{Allocator, Collector};
-use crate::discovery::{JobProcessor, TargetGroup, parse_target_groups};
-use crate::runtime::{Runtime, RuntimeConfig};
-use crate::strategies::{DEFAULT_STRATEGY, StrategyCatalog};
+use crate::strategies::DEFAULT_STRATEGY;
 
 #[derive(Debug, Args)]
 pub struct AssignArgs {
@@ -50,15 +49,10 @@ enum Format {
 }
 
 pub fn run(args: AssignArgs) -> Result<()> {
-    let text = read_input(&args.input)?;
-    let groups = parse_target_groups(&text).with_context(|| format!("reading {}", args.input.display()))?;
-    let groups: Vec<Arc<TargetGroup>> = groups.into_iter().map(Arc::new).collect();
-    let targets = JobProcessor::unfiltered(&args.job).targets(&groups);
+    let targets = read_targets(&args.input, &args.job)?;
     let collectors = collectors(&args.collectors, &args.collector_nodes)?;
 
-    let runtime = Runtime::new(RuntimeConfig::default())
-        .map_err(|e| anyhow::anyhow!("starting the Wasm runtime: {e:#}"))?;
-    let mut catalog = StrategyCatalog::with_builtins(runtime).context("loading the built-in strategies")?;
+    let mut catalog = catalog()?;
     let fallback = args.fallback_strategy.as_deref().map(|name| (name, args.fallback_options.as_str()));
     let choice = catalog.choose(&args.strategy, &args.options, fallback)?;
 
@@ -91,15 +85,6 @@ pub fn run(args: AssignArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-fn read_input(path: &PathBuf) -> Result<String> {
-    if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn collectors(ids: &[String], nodes: &[String]) -> Result<Vec<Collector>> {

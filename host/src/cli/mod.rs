@@ -2,3 +2,6 @@
 //! library errors into messages; no allocation logic lives here.
 
 pub mod assign;
+pub mod check;
+mod common;
+pub mod simulate;

@@ -22,7 +22,7 @@ pub use builtin::load_builtins;
 pub use engine::{Runtime, RuntimeConfig};
 pub use errors::{CallError, LoadError};
 pub use limits::CallLimits;
-pub use strategy_pre::{StrategyPre, StrategySource};
+pub use strategy_pre::{SMOKE_TEST_TARGETS, StrategyPre, StrategySource};
 
 /// The contract versions this host runs, oldest first.
 pub const SUPPORTED_CONTRACTS: &[&str] = &["ta:allocator@0.1.0"];

@@ -1,4 +1,4 @@
-//! `target-allocator assign`, run as a user would.
+//! `target-allocator assign`, `check` and `simulate`, run as a user would.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -136,4 +136,172 @@ fn loads_a_strategy_from_a_file_and_refuses_a_broken_one() {
         run(&["assign", "--strategy", forbidden.to_str().unwrap(), "--collectors", "c1", EXAMPLE], None);
     assert!(!ok);
     assert!(stderr.contains("imports `wasi:cli/environment@0.2.0`"), "{stderr}");
+}
+
+/// A built-in's component as a file: host/build.rs writes the built-ins next
+/// to the test guests.
+fn builtin_component(name: &str) -> String {
+    let path = std::path::Path::new(env!("TA_TEST_GUESTS_DIR")).join(format!("strategy-{name}.wasm"));
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn check_passes_built_ins_by_file_and_by_name() {
+    for strategy in [builtin_component("consistent-hashing"), "least-weighted".to_string()] {
+        let (ok, stdout, stderr) = run(&["check", &strategy], None);
+        assert!(ok, "{strategy}: {stdout}{stderr}");
+        for step in [
+            "load",
+            "options",
+            "valid output",
+            "deterministic",
+            "no movement without change",
+            "movement on scale-up",
+            "movement on scale-down",
+            "time",
+        ] {
+            assert!(stdout.lines().any(|l| l.starts_with(&format!("ok    {step} "))), "{step}: {stdout}");
+        }
+        assert!(stdout.contains("ms per 100000 targets"), "{stdout}");
+        assert_eq!(stdout.lines().last(), Some("passed"));
+    }
+}
+
+#[test]
+fn check_fails_fault_guests_naming_what_failed() {
+    for (guest, step, message) in [
+        ("wrong-length", "valid output", "returned 1 entries for 0 targets"),
+        ("panic", "valid output", "strategy panicked"),
+        ("bad-index", "valid output", "which is no collector index"),
+        ("imports-wasi", "load", "imports `wasi:cli/environment@0.2.0`"),
+    ] {
+        let path = test_guest_path(guest);
+        let (ok, stdout, stderr) = run(&["check", path.to_str().unwrap()], None);
+        assert!(!ok, "{guest} should fail: {stdout}");
+        let line = stdout.lines().find(|l| l.starts_with(&format!("FAIL  {step} "))).unwrap_or_default();
+        assert!(line.contains(message), "{guest}: {stdout}");
+        assert!(stderr.contains(&format!("failed: {step}")), "{guest}: {stderr}");
+    }
+}
+
+#[test]
+fn check_judges_movement_against_the_bound() {
+    // Bounded-load consistent hashing moves about 1.3-2.4 times the minimum on
+    // the check's fixtures: within the default bound of 3, not within 1.
+    let (ok, stdout, stderr) = run(&["check", "consistent-hashing", "--max-movement", "1"], None);
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("FAIL  movement on scale-up"), "{stdout}");
+    assert!(stdout.contains("more than the allowed"), "{stdout}");
+    assert!(stderr.contains("movement on scale-up"), "{stderr}");
+    let (ok, _, stderr) = run(&["check", "consistent-hashing", "--options", "{\"load\": 0}"], None);
+    assert!(!ok);
+    assert!(stderr.contains("failed: options"), "{stderr}");
+}
+
+#[test]
+fn check_json_report_has_the_documented_keys() {
+    let (ok, stdout, stderr) = run(&["check", "per-node", "--format", "json"], None);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["strategy"]["name"], "per-node");
+    assert_eq!(report["strategy"]["source"], "built-in");
+    assert_eq!(report["passed"], true);
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 8);
+    assert!(
+        checks.iter().all(|c| c["result"] == "passed" && c["name"].is_string() && c["detail"].is_string())
+    );
+    for key in ["scale_up", "scale_down"] {
+        let rows = report[key].as_array().unwrap();
+        // Two fixture sizes where movement is measurable, three seeds each.
+        assert_eq!(rows.len(), 6, "{key}");
+        for field in ["seed", "targets", "collectors", "moved", "minimum", "ratio"] {
+            assert!(rows[0][field].is_number(), "{key}.{field}");
+        }
+    }
+    assert!(report["ms_per_100k_targets"].is_number());
+
+    let guest = test_guest_path("wrong-length");
+    let (ok, stdout, _) = run(&["check", guest.to_str().unwrap(), "--format", "json"], None);
+    assert!(!ok);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["checks"][2]["result"], "failed");
+    assert_eq!(report["checks"][3]["result"], "skipped");
+}
+
+#[test]
+fn simulate_reports_balance_movement_and_time_for_synthetic_targets() {
+    let (ok, stdout, stderr) =
+        run(&["simulate", "--strategy", "least-weighted", "--targets", "10000", "--collectors", "10"], None);
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "strategy    least-weighted 0.1.0 (built-in)");
+    assert_eq!(lines[1], "targets     10000 (synthetic), 10 collectors");
+    // Least-weighted fills collectors evenly and is sticky: adding a collector
+    // moves nothing, removing one moves only its own targets.
+    assert_eq!(
+        lines[2],
+        "balance     max/mean 1.000, min/mean 1.000, stddev 0.0 targets (0.0% of the mean 1000.0), unassigned 0"
+    );
+    assert_eq!(
+        lines[3],
+        "scale-up    10 -> 11 collectors: moved 0 of 10000 assigned targets; minimum 909 (1/(N+1)); ratio 0.00"
+    );
+    assert_eq!(
+        lines[4],
+        "scale-down  10 -> 9 collectors: moved 1000 of 10000 assigned targets; minimum 1000 \
+         (the removed collector's targets); ratio 1.00"
+    );
+    assert!(lines[5].starts_with("time        ") && lines[5].contains("ms per assignment"), "{stdout}");
+}
+
+#[test]
+fn simulate_reads_file_sd_targets_and_prints_json() {
+    let (ok, stdout, stderr) =
+        run(&["simulate", "--targets", EXAMPLE, "--collectors", "3", "--format", "json"], None);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["strategy"]["name"], "consistent-hashing");
+    assert_eq!(report["targets"], 8);
+    assert_eq!(report["origin"], EXAMPLE);
+    assert_eq!(report["collectors"], 3);
+    for field in ["max_over_mean", "min_over_mean", "mean", "stddev", "relative_stddev", "unassigned"] {
+        assert!(report["balance"][field].is_number(), "balance.{field}");
+    }
+    assert_eq!(report["balance"]["unassigned"], 0);
+    // 8 targets over 3 + 1 collectors: 2 must move at least.
+    assert_eq!(report["scale_up"]["minimum"], 2);
+    assert_eq!(report["scale_up"]["targets"], 8);
+    for field in ["moved", "ratio"] {
+        assert!(report["scale_up"][field].is_number() && report["scale_down"][field].is_number());
+    }
+    for field in ["ms_per_assignment", "us_per_target", "calls"] {
+        assert!(report[field].is_number(), "{field}");
+    }
+
+    let groups = r#"[{"targets": ["a:1", "b:1", "c:1", "d:1"]}]"#;
+    let (ok, stdout, stderr) = run(&["simulate", "--targets", "-", "--collectors", "2"], Some(groups));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("targets     4 (-), 2 collectors"), "{stdout}");
+}
+
+#[test]
+fn simulate_refuses_bad_arguments() {
+    for (args, expected) in [
+        (vec!["simulate", "--targets", "10", "--collectors", "0"], "--collectors must be at least 1"),
+        (
+            vec!["simulate", "--targets", "/nonexistent.json", "--collectors", "2"],
+            "reading /nonexistent.json",
+        ),
+        (vec!["simulate", "--strategy", "nope", "--targets", "10", "--collectors", "2"], "unknown strategy"),
+        (
+            vec!["simulate", "--targets", "10", "--collectors", "2", "--options", "{\"load\": 0}"],
+            "load must be between",
+        ),
+    ] {
+        let (ok, _, stderr) = run(&args, None);
+        assert!(!ok, "{args:?} should fail");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
 }
