@@ -5,7 +5,9 @@
 //! outer build's lock), turned into a component with `wit-component`, and
 //! embedded with `include_bytes!`: the binary needs no files beside it.
 //! The fault-injection guests under `tests/guests/` are built the same way for
-//! the test suite, which finds them through `TA_TEST_GUESTS_DIR`.
+//! the test suite, which finds them through `TA_TEST_GUESTS_DIR`, and so are
+//! the SDK's example strategies under `sdk/examples/` (the suite runs them
+//! through `target-allocator check`).
 //!
 //! `TA_PREBUILT_GUESTS_DIR` skips the nested build and takes `<package>.wasm`
 //! components from that directory instead (for offline or IDE builds).
@@ -32,10 +34,12 @@ fn main() {
 
     let builtins = packages_under(&workspace.join("strategies"));
     let test_guests = packages_under(&workspace.join("tests/guests"));
+    // The SDK's example strategies, so the suite can run them through `check`.
+    let examples = packages_under(&workspace.join("sdk/examples"));
 
     let components_dir = out_dir.join("components");
     fs::create_dir_all(&components_dir).unwrap();
-    let all: Vec<&String> = builtins.iter().chain(&test_guests).collect();
+    let all: Vec<&String> = builtins.iter().chain(&test_guests).chain(&examples).collect();
     match env::var_os("TA_PREBUILT_GUESTS_DIR") {
         Some(dir) => {
             for package in &all {

@@ -141,8 +141,30 @@ fn loads_a_strategy_from_a_file_and_refuses_a_broken_one() {
 /// A built-in's component as a file: host/build.rs writes the built-ins next
 /// to the test guests.
 fn builtin_component(name: &str) -> String {
-    let path = std::path::Path::new(env!("TA_TEST_GUESTS_DIR")).join(format!("strategy-{name}.wasm"));
+    component_file(&format!("strategy-{name}"))
+}
+
+/// A component host/build.rs wrote for the suite, by package name.
+fn component_file(package: &str) -> String {
+    let path = std::path::Path::new(env!("TA_TEST_GUESTS_DIR")).join(format!("{package}.wasm"));
     path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn check_passes_the_sdk_examples() {
+    // What an author copying an example starts from must pass `check` as built.
+    let zones = r#"{"collector_zones": {"collector-00": "a", "collector-0": "b", "collector-zzzz": "a"}}"#;
+    for (package, options) in
+        [("example-rendezvous", ""), ("example-bounded-load", ""), ("example-zone-aware", zones)]
+    {
+        let (ok, stdout, stderr) = run(&["check", &component_file(package), "--options", options], None);
+        assert!(ok, "{package}: {stdout}{stderr}");
+        assert_eq!(stdout.lines().last(), Some("passed"), "{package}: {stdout}");
+    }
+    // The zone-aware example refuses to run without a zone mapping, and says so.
+    let (ok, stdout, _) = run(&["check", &component_file("example-zone-aware")], None);
+    assert!(!ok);
+    assert!(stdout.lines().any(|l| l.starts_with("FAIL  options")), "{stdout}");
 }
 
 #[test]
