@@ -83,8 +83,12 @@ fn strip_equal_regex(job: &mut Value) {
 /// Whether `key`, inside `parent` inside `grandparent`, holds secrets: a
 /// string, or a list of them (`proxy_connect_header` values and
 /// `http_headers.<name>.secrets`).
+///
+/// `bearer_token` is a client setting of the job itself (`parent` empty) or
+/// of a discovery config; elsewhere, as in a static config's `labels`, it is
+/// user data that merely has that name.
 fn is_secret(grandparent: &str, parent: &str, key: &str) -> bool {
-    key == "bearer_token"
+    (key == "bearer_token" && (parent.is_empty() || parent.ends_with("_sd_configs")))
         || parent == "proxy_connect_header"
         || (grandparent == "http_headers" && key == "secrets")
         || CLIENT_SECRETS.iter().chain(DISCOVERY_SECRETS).any(|(p, k)| *p == parent && *k == key)
@@ -227,6 +231,20 @@ mod tests {
         for secret in ["\"p\"", "hunter", "\"PEM\"", "\"h1\"", "\"kp\"", "\"ct\"", "\"sk\"", "pp@"] {
             assert!(!text.contains(secret), "{secret} leaks: {text}");
         }
+    }
+
+    #[test]
+    fn labels_named_like_secrets_are_not_redacted() {
+        // Found by the scrape_config fuzz target: a static label named
+        // `bearer_token` was served as `<secret>`, changing the target's labels.
+        let jobs = jobs(json!({"scrape_configs": [{
+            "job_name": "a",
+            "static_configs": [{"targets": ["x:1"], "labels": {"bearer_token": "v", "password": "w"}}],
+            "kubernetes_sd_configs": [{"role": "pod", "bearer_token": "k"}]
+        }]}));
+        let a = &rendered(&jobs, true)["a"];
+        assert_eq!(a["static_configs"][0]["labels"], json!({"bearer_token": "v", "password": "w"}));
+        assert_eq!(a["kubernetes_sd_configs"][0]["bearer_token"], REDACTED);
     }
 
     #[test]
