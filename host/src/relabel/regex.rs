@@ -1,9 +1,10 @@
 //! Prometheus relabel regexes: Go RE2 syntax, fully anchored, `.` matching
 //! newlines (`^(?s:<regex>)$`, as Prometheus 3 compiles them).
 //!
-//! Rust's `regex` crate speaks nearly the same dialect. The difference that
-//! matters is that Go's Perl classes (`\d`, `\w`, `\s`, `\b`) are ASCII while
-//! Rust's are Unicode, so those are rewritten to their ASCII meaning.
+//! Rust's `regex` crate speaks nearly the same dialect. The main difference
+//! is that Go's Perl classes (`\d`, `\w`, `\s`, `\b`) are ASCII while Rust's
+//! are Unicode, so those are rewritten to their ASCII meaning; the smaller
+//! ones are listed at [`go_to_rust`].
 
 /// A compiled relabel regex, remembering its source for printing and errors.
 #[derive(Clone, Debug)]
@@ -27,8 +28,9 @@ pub const DEFAULT_REGEX: &str = "(.*)";
 
 impl RelabelRegex {
     pub fn new(source: &str) -> Result<RelabelRegex, String> {
-        let anchored = format!("^(?s:{})$", go_to_rust(source));
-        let regex = regex::Regex::new(&anchored).map_err(|e| format!("invalid regex {source:?}: {e}"))?;
+        let invalid = |e: &dyn std::fmt::Display| format!("invalid regex {source:?}: {e}");
+        let anchored = format!("^(?s:{})$", go_to_rust(source).map_err(|e| invalid(&e))?);
+        let regex = regex::Regex::new(&anchored).map_err(|e| invalid(&e))?;
         Ok(RelabelRegex { source: source.to_string(), regex, matches_everything: source == DEFAULT_REGEX })
     }
 
@@ -142,70 +144,242 @@ fn group_number(name: &str) -> Option<usize> {
     name.parse().ok()
 }
 
-/// Rewrites Go-only meanings into equivalent Rust syntax.
-fn go_to_rust(source: &str) -> String {
+/// Rewrites Go-only meanings into equivalent Rust syntax, and refuses what
+/// Go refuses but Rust would accept.
+///
+/// Besides the ASCII Perl classes, these read differently (found by fuzzing
+/// and checked against Go's `regexp`): in Go `\<` and `\>` are the literal
+/// characters, not word boundaries; `\Q...\E` quotes literal text; `\012` is
+/// octal; a `{` that does not start a repetition is literal; and inside a
+/// bracket class `[` (unless it starts `[:name:]`), `&&`, `~~` and `--` are
+/// plain characters, not a nested class or set operations. Go refuses stacked
+/// repetitions (`a**`), counts over 1000, unknown `[:name:]` classes, group
+/// names other than word characters and flags other than `imsU`.
+fn go_to_rust(source: &str) -> Result<String, String> {
     let mut out = String::with_capacity(source.len() + 16);
-    let mut chars = source.chars().peekable();
-    let mut in_class = false;
-    while let Some(c) = chars.next() {
+    let mut rest = source;
+    // The previous item was a repetition operator (with its lazy `?`).
+    let mut after_repeat = false;
+    while let Some(c) = next_char(&mut rest) {
+        let repeat = match c {
+            '*' | '+' | '?' => true,
+            '{' => starts_repetition(rest)?,
+            _ => false,
+        };
+        if repeat && after_repeat {
+            return Err(format!("invalid nested repetition operator before {c:?}"));
+        }
+        after_repeat = repeat;
         match c {
-            '\\' => {
-                let Some(next) = chars.next() else {
-                    out.push('\\');
-                    break;
-                };
-                let replacement = match (next, in_class) {
-                    ('d', false) => Some("[0-9]"),
-                    ('D', false) => Some("[^0-9]"),
-                    ('w', false) => Some("[0-9A-Za-z_]"),
-                    ('W', false) => Some("[^0-9A-Za-z_]"),
-                    ('s', false) => Some("[\\t\\n\\f\\r ]"),
-                    ('S', false) => Some("[^\\t\\n\\f\\r ]"),
-                    ('b', false) => Some("(?-u:\\b)"),
-                    ('B', false) => Some("(?-u:\\B)"),
-                    ('d', true) => Some("0-9"),
-                    ('w', true) => Some("0-9A-Za-z_"),
-                    ('s', true) => Some("\\t\\n\\f\\r "),
-                    _ => None,
-                };
-                match replacement {
-                    Some(r) => out.push_str(r),
-                    None => {
-                        out.push('\\');
-                        out.push(next);
-                    }
-                }
+            '\\' if rest.starts_with('Q') => {
+                // Literal up to `\E` (outside classes only, as in Go). Without
+                // `\E` Go quotes the `)$` Prometheus appends too, and fails.
+                let quoted = &rest[1..];
+                let end = quoted.find("\\E").ok_or("missing closing ): `\\Q` without `\\E`")?;
+                out.push_str(&regex::escape(&quoted[..end]));
+                rest = &quoted[end + 2..];
             }
-            '[' if !in_class => {
-                in_class = true;
-                out.push('[');
-                // A leading `^` and a leading `]` belong to the class.
-                if chars.peek() == Some(&'^') {
-                    out.push(chars.next().unwrap());
-                }
-                if chars.peek() == Some(&']') {
-                    out.push_str("\\]");
-                    chars.next();
-                }
+            '\\' => escape(&mut rest, false, &mut out),
+            '[' => class(&mut rest, &mut out)?,
+            '{' if repeat => {
+                // The whole `{n,m}`, so that what follows is seen after it.
+                let end = rest.find('}').expect("a repetition ends with }") + 1;
+                out.push('{');
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
             }
-            '[' if in_class && chars.peek() == Some(&':') => {
-                // A POSIX class such as [:alpha:] inside a bracket expression.
-                out.push('[');
-                for p in chars.by_ref() {
-                    out.push(p);
-                    if p == ']' {
-                        break;
-                    }
-                }
-            }
-            ']' if in_class => {
-                in_class = false;
-                out.push(']');
+            '{' => out.push_str("\\{"),
+            '(' if rest.starts_with('?') => {
+                group_syntax(rest)?;
+                out.push(c);
             }
             _ => out.push(c),
         }
+        if repeat && let Some(lazy) = rest.strip_prefix('?') {
+            out.push('?');
+            rest = lazy;
+        }
     }
-    out
+    Ok(out)
+}
+
+/// Checks what follows `(` when it is `?`: a named group's name, or flags.
+fn group_syntax(rest: &str) -> Result<(), String> {
+    let inner = &rest[1..];
+    let name = inner.strip_prefix("P<").or_else(|| inner.strip_prefix('<'));
+    if let Some(name) = name {
+        let name = name.split_once('>').map_or(name, |(n, _)| n);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("invalid named capture {name:?}"));
+        }
+        return Ok(());
+    }
+    let flags = inner.split([')', ':']).next().unwrap_or_default();
+    if !flags.chars().all(|c| matches!(c, 'i' | 'm' | 's' | 'U' | '-')) {
+        return Err(format!("invalid or unsupported Perl syntax: `(?{flags}`"));
+    }
+    Ok(())
+}
+
+fn next_char(rest: &mut &str) -> Option<char> {
+    let c = rest.chars().next()?;
+    *rest = &rest[c.len_utf8()..];
+    Some(c)
+}
+
+/// Whether `rest` (after a `{`) is Go's `{n}`, `{n,}` or `{n,m}`, whose
+/// counts Go limits to 1000.
+fn starts_repetition(rest: &str) -> Result<bool, String> {
+    let Some((inside, _)) = rest.split_once('}') else { return Ok(false) };
+    let (min, max) = inside.split_once(',').unwrap_or((inside, "0"));
+    // Go reads a count with a leading zero (`{01}`) as literal text.
+    let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()) && !(s.len() > 1 && s.starts_with('0'));
+    if min.is_empty() || !number(min) || !number(max) {
+        return Ok(false);
+    }
+    let count = |s: &str| s.parse::<u32>().ok().filter(|n| *n <= 1000);
+    match (count(min), max.is_empty() || count(max).is_some()) {
+        (Some(_), true) => Ok(true),
+        _ => Err(format!("invalid repeat count `{{{inside}}}`")),
+    }
+}
+
+/// The escape after a `\` (already consumed), in or outside a class.
+fn escape(rest: &mut &str, in_class: bool, out: &mut String) {
+    let Some(c) = next_char(rest) else {
+        // A trailing `\` is an error in both dialects; keep it one.
+        out.push('\\');
+        return;
+    };
+    let ascii = match (c, in_class) {
+        ('d', false) => Some("[0-9]"),
+        ('D', false) => Some("[^0-9]"),
+        ('w', false) => Some("[0-9A-Za-z_]"),
+        ('W', false) => Some("[^0-9A-Za-z_]"),
+        ('s', false) => Some("[\\t\\n\\f\\r ]"),
+        ('S', false) => Some("[^\\t\\n\\f\\r ]"),
+        ('b', false) => Some("(?-u:\\b)"),
+        ('B', false) => Some("(?-u:\\B)"),
+        ('d', true) => Some("0-9"),
+        ('w', true) => Some("0-9A-Za-z_"),
+        ('s', true) => Some("\\t\\n\\f\\r "),
+        // Complements as nested classes: under `(?i)` Go folds the class and
+        // then negates it, as Rust does for a negated class (folding explicit
+        // complement ranges instead would add `k` and `s`, via `K` and `ſ`).
+        ('D', true) => Some("[^0-9]"),
+        ('W', true) => Some("[^0-9A-Za-z_]"),
+        ('S', true) => Some("[^\\t\\n\\f\\r ]"),
+        _ => None,
+    };
+    if let Some(ascii) = ascii {
+        out.push_str(ascii);
+        return;
+    }
+    match c {
+        '<' | '>' => out.push(c),
+        '0'..='7' => {
+            // Go: up to three octal digits, but a lone `\1`..`\7` is a
+            // backreference, an error in both dialects.
+            let digits = 1 + rest.bytes().take(2).take_while(|b| (b'0'..=b'7').contains(b)).count();
+            if c != '0' && digits == 1 {
+                out.extend(['\\', c]);
+                return;
+            }
+            let octal = format!("{c}{}", &rest[..digits - 1]);
+            *rest = &rest[digits - 1..];
+            let code = u32::from_str_radix(&octal, 8).expect("octal digits");
+            out.push_str(&format!("\\x{{{code:X}}}"));
+        }
+        // Multi-character escapes are copied whole, so that a class range
+        // sees them as one endpoint.
+        'x' | 'p' | 'P' if rest.starts_with('{') => {
+            let end = rest.find('}').map_or(rest.len(), |i| i + 1);
+            out.extend(['\\', c]);
+            out.push_str(&rest[..end]);
+            *rest = &rest[end..];
+        }
+        'x' | 'p' | 'P' => {
+            let take = if c == 'x' { 2 } else { 1 };
+            let end = rest.char_indices().nth(take).map_or(rest.len(), |(i, _)| i);
+            out.extend(['\\', c]);
+            out.push_str(&rest[..end]);
+            *rest = &rest[end..];
+        }
+        _ => out.extend(['\\', c]),
+    }
+}
+
+/// A bracket class after its `[`, item by item as Go reads it: a POSIX
+/// `[:name:]`, an escape, or a character, where a character may start a
+/// `lo-hi` range. Characters Rust would read as class syntax are escaped.
+fn class(rest: &mut &str, out: &mut String) -> Result<(), String> {
+    out.push('[');
+    if let Some(r) = rest.strip_prefix('^') {
+        out.push('^');
+        *rest = r;
+    }
+    // A `]` right after the opening (and `^`) belongs to the class.
+    let mut first = true;
+    loop {
+        if rest.is_empty() {
+            // Unclosed: an error in both dialects; leave it unclosed.
+            return Ok(());
+        }
+        if !first && let Some(r) = rest.strip_prefix(']') {
+            out.push(']');
+            *rest = r;
+            return Ok(());
+        }
+        first = false;
+        if rest.starts_with("[:")
+            && let Some(i) = rest[2..].find(":]")
+        {
+            // Go takes `[:` to the next `:]` as a class name and refuses
+            // unknown ones (Rust would read those as a nested class).
+            let name = &rest[2..i + 2];
+            if !POSIX_CLASSES.contains(&name.strip_prefix('^').unwrap_or(name)) {
+                return Err(format!("invalid character class range `[:{name}:]`"));
+            }
+            out.push_str(&rest[..i + 4]);
+            *rest = &rest[i + 4..];
+            continue;
+        }
+        let single = class_char(rest, out);
+        if single && rest.len() >= 2 && rest.starts_with('-') && !rest[1..].starts_with(']') {
+            out.push('-');
+            *rest = &rest[1..];
+            if !class_char(rest, out) {
+                return Err("a range cannot end in a class such as `\\d`".into());
+            }
+        }
+    }
+}
+
+/// The `[:name:]` classes of Go (and Rust).
+const POSIX_CLASSES: &[&str] = &[
+    "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space",
+    "upper", "word", "xdigit",
+];
+
+/// One class item other than a POSIX class. Returns whether it is a single
+/// character (so it may start a range) rather than a class such as `\d`.
+fn class_char(rest: &mut &str, out: &mut String) -> bool {
+    match next_char(rest) {
+        Some('\\') => {
+            let is_class = rest.starts_with(['d', 'D', 'w', 'W', 's', 'S', 'p', 'P']);
+            escape(rest, true, out);
+            !is_class
+        }
+        Some(c @ ('[' | ']' | '&' | '~' | '-' | '^')) => {
+            out.extend(['\\', c]);
+            true
+        }
+        Some(c) => {
+            out.push(c);
+            true
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -231,6 +405,65 @@ mod tests {
         assert!(RelabelRegex::new(r"[^\d]+").unwrap().is_match("abc"));
         assert!(RelabelRegex::new(r"[]a]+").unwrap().is_match("]a"));
         assert!(RelabelRegex::new(r"[[:alpha:]]+").unwrap().is_match("abc"));
+    }
+
+    /// Regexes the go_regex fuzz target's corpus showed Rust reading
+    /// differently from Go; the expectations are Go's `regexp` results.
+    #[test]
+    fn go_only_syntax_means_what_it_means_in_go() {
+        let matches = |source: &str, text: &str| RelabelRegex::new(source).unwrap().is_match(text);
+        // Negated Perl classes inside brackets are ASCII too.
+        assert!(matches(r"[\D]", "٣") && !matches(r"[\D]", "3"));
+        assert!(matches(r"[\W]", "é") && !matches(r"[\W]", "_"));
+        assert!(matches(r"[\S]", "\u{2003}") && !matches(r"[\S]", "\t"));
+        assert!(matches(r"[^\D]", "7") && !matches(r"[^\D]", "٣"));
+        assert!(!matches(r"(?i)[\W]", "k") && !matches(r"(?i)[a\W]", "\u{17F}"));
+        assert!(matches(r"(?i)[^a\W]", "k") && !matches(r"(?i)[^a\W]", "A"));
+        // `\<` and `\>` are literals, not word boundaries.
+        assert!(matches(r"\<a\>", "<a>") && matches(r"[\<]", "<"));
+        // Inside a class, `[`, `&&`, `~~` and `--` are characters.
+        assert!(matches(r"[a[b]+", "a[b") && matches(r"[[]", "["));
+        assert!(matches(r"[a&&b]+", "a&b") && matches(r"[a~~b]+", "~"));
+        assert!(matches(r"[!--]+", "!-,") && !matches(r"[!--]", "."));
+        assert!(matches(r"[a-c-e]+", "a-e") && !matches(r"[a-c-e]", "d"));
+        assert!(matches(r"[[:alpha:]-]+", "a-b") && matches(r"[[:a]+", ":["));
+        // A `{` that starts no repetition is literal.
+        assert!(matches("{", "{") && matches("a{,3}", "a{,3}") && matches("x{2?", "x{2"));
+        assert!(matches("a{2}", "aa") && matches("a{1,}", "aaa") && matches("a{1,2}", "a"));
+        assert!(matches("a{01}", "a{01}") && matches("a{1,02}", "a{1,02}"));
+        // Quoted literal text and octal escapes.
+        assert!(matches(r"\Q.*+\E!", ".*+!") && !matches(r"\Q.*\E", "ab"));
+        assert!(RelabelRegex::new(r"\Qa|b").is_err(), "Go quotes the closing `)$` too");
+        assert!(matches(r"\123\0", "S\0") && matches(r"[\101-\103]+", "ABC"));
+        assert!(RelabelRegex::new(r"\1").is_err(), "backreferences are refused, as in Go");
+    }
+
+    /// Regexes Rust accepts but Go (so Prometheus) refuses, from the same corpus.
+    #[test]
+    fn what_go_refuses_is_refused() {
+        for source in [
+            "a**",
+            "a+*",
+            "a???",
+            "a{2}*",
+            "a{1001}",
+            "a{1,1001}",
+            "[[:foo:]]",
+            "[[:a:]x]",
+            "(?x)a",
+            "(?-u)a",
+            "(?P<a.b>x)",
+            "(?<a[b>x)",
+            r"\Qa",
+            r"[a-\d]",
+        ] {
+            assert!(RelabelRegex::new(source).is_err(), "{source} should be refused");
+        }
+        for source in
+            ["a*?", "a+?b??", "a{2}?", "(?i)a", "(?i-s:a)", "(?U)a+", "(?P<n_1>a)", "(?:a)*", "[[:^alpha:]]"]
+        {
+            assert!(RelabelRegex::new(source).is_ok(), "{source} should be accepted");
+        }
     }
 
     #[test]
