@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use super::case::{go_lowercase, go_uppercase};
 use super::rule::{Action, RelabelRule};
 use crate::label_order::compare_names;
 
@@ -171,8 +172,8 @@ fn apply<'a>(labels: &mut LabelSet<'a>, rule: &'a RelabelRule) -> bool {
                 groups.expand(&rule.replacement, &mut replaced);
                 Some((name, replaced))
             }
-            Action::Lowercase => Some((target(), value.to_lowercase())),
-            Action::Uppercase => Some((target(), value.to_uppercase())),
+            Action::Lowercase => Some((target(), go_lowercase(value))),
+            Action::Uppercase => Some((target(), go_uppercase(value))),
             Action::HashMod => {
                 let digest = md5::compute(value.as_bytes());
                 let tail = u64::from_be_bytes(digest.0[8..16].try_into().expect("8 bytes"));

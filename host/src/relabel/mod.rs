@@ -10,6 +10,7 @@
 //! `target_label`, and an empty `replace` result deleting the unexpanded
 //! `target_label` — this follows Prometheus 3.
 
+mod case;
 mod engine;
 mod regex;
 mod rule;
