@@ -11,6 +11,9 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod discovery;
+/// The fuzz targets' checks, shared with the corpus replay test.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod label_order;
 pub mod metrics;
 pub mod relabel;

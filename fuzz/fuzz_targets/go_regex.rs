@@ -1,0 +1,4 @@
+#![no_main]
+//! See `target_allocator::fuzzing::check_go_regex` for what is checked.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target_allocator::fuzzing::check_go_regex(data));
