@@ -122,7 +122,7 @@ fn reference(text: &str) -> Option<(&str, &str)> {
         Some(body) => (body, true),
         None => (text, false),
     };
-    let end = body.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(body.len());
+    let end = body.find(|c: char| !is_name_char(c)).unwrap_or(body.len());
     if end == 0 {
         return None;
     }
@@ -131,6 +131,18 @@ fn reference(text: &str) -> Option<(&str, &str)> {
         return after.strip_prefix('}').map(|after| (name, after));
     }
     Some((name, after))
+}
+
+/// Go's `unicode.IsLetter || unicode.IsDigit || '_'`: general categories L
+/// and Nd. Rust's `char::is_alphanumeric` also takes letter and other
+/// numbers and combining marks (`²`, `Ⅻ`, U+0345), which end a name in Go.
+fn is_name_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '_';
+    }
+    static LETTER_OR_DIGIT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let class = LETTER_OR_DIGIT.get_or_init(|| regex::Regex::new(r"^[\p{L}\p{Nd}]$").expect("a valid regex"));
+    class.is_match(c.encode_utf8(&mut [0; 4]))
 }
 
 /// A group index: decimal digits without a leading zero, below 10^8 as in Go.
@@ -190,8 +202,13 @@ fn go_to_rust(source: &str) -> Result<String, String> {
             }
             '{' => out.push_str("\\{"),
             '(' if rest.starts_with('?') => {
-                group_syntax(rest)?;
                 out.push(c);
+                if let Some(flags) = group_flags(rest)? {
+                    // `?` and the flags as written, replaced by Rust's spelling.
+                    rest = &rest[1 + flags.len()..];
+                    out.push('?');
+                    out.push_str(&normalized_flags(flags)?);
+                }
             }
             _ => out.push(c),
         }
@@ -203,8 +220,9 @@ fn go_to_rust(source: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// Checks what follows `(` when it is `?`: a named group's name, or flags.
-fn group_syntax(rest: &str) -> Result<(), String> {
+/// Checks what follows `(` when it is `?`: a named group's name, or flags,
+/// which it returns (`is` in `(?is:`).
+fn group_flags(rest: &str) -> Result<Option<&str>, String> {
     let inner = &rest[1..];
     let name = inner.strip_prefix("P<").or_else(|| inner.strip_prefix('<'));
     if let Some(name) = name {
@@ -212,13 +230,38 @@ fn group_syntax(rest: &str) -> Result<(), String> {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!("invalid named capture {name:?}"));
         }
-        return Ok(());
+        return Ok(None);
     }
     let flags = inner.split([')', ':']).next().unwrap_or_default();
     if !flags.chars().all(|c| matches!(c, 'i' | 'm' | 's' | 'U' | '-')) {
         return Err(format!("invalid or unsupported Perl syntax: `(?{flags}`"));
     }
-    Ok(())
+    Ok(Some(flags))
+}
+
+/// Go accepts repeated flags (`(?ss)`) and clearing a flag it sets
+/// (`(?i-i)`); Rust refuses both, so each flag is written once. Like Go, a
+/// `-` must be followed by a flag and may appear once.
+fn normalized_flags(flags: &str) -> Result<String, String> {
+    let (set, clear) = flags.split_once('-').unwrap_or((flags, ""));
+    if clear.contains('-') || (flags.contains('-') && clear.is_empty()) {
+        return Err(format!("invalid or unsupported Perl syntax: `(?{flags}`"));
+    }
+    let unique = |flags: &str, except: &str| {
+        let mut out = String::new();
+        for c in flags.chars().filter(|c| !except.contains(*c)) {
+            if !out.contains(c) {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let mut out = unique(set, clear);
+    if !clear.is_empty() {
+        out.push('-');
+        out.push_str(&unique(clear, ""));
+    }
+    Ok(out)
 }
 
 fn next_char(rest: &mut &str) -> Option<char> {
@@ -436,6 +479,8 @@ mod tests {
         assert!(RelabelRegex::new(r"\Qa|b").is_err(), "Go quotes the closing `)$` too");
         assert!(matches(r"\123\0", "S\0") && matches(r"[\101-\103]+", "ABC"));
         assert!(RelabelRegex::new(r"\1").is_err(), "backreferences are refused, as in Go");
+        // Repeated and cleared flags.
+        assert!(matches("(?ss).", "\n") && matches("(?i-i:a)A|b", "b") && !matches("(?i-i:a)", "A"));
     }
 
     /// Regexes Rust accepts but Go (so Prometheus) refuses, from the same corpus.
@@ -454,14 +499,26 @@ mod tests {
             "(?-u)a",
             "(?P<a.b>x)",
             "(?<a[b>x)",
+            "(?i-)a",
+            "(?-i-s)a",
             r"\Qa",
             r"[a-\d]",
         ] {
             assert!(RelabelRegex::new(source).is_err(), "{source} should be refused");
         }
-        for source in
-            ["a*?", "a+?b??", "a{2}?", "(?i)a", "(?i-s:a)", "(?U)a+", "(?P<n_1>a)", "(?:a)*", "[[:^alpha:]]"]
-        {
+        for source in [
+            "a*?",
+            "a+?b??",
+            "a{2}?",
+            "(?i)a",
+            "(?i-s:a)",
+            "(?U)a+",
+            "(?P<n_1>a)",
+            "(?:a)*",
+            "[[:^alpha:]]",
+            "(?ss)a",
+            "(?i-i)a",
+        ] {
             assert!(RelabelRegex::new(source).is_ok(), "{source} should be accepted");
         }
     }
@@ -480,6 +537,11 @@ mod tests {
         assert_eq!(e("$-x"), "$-x");
         assert_eq!(e("$01"), "", "a leading zero makes a name, which does not exist");
         assert_eq!(e("${0}"), "example.org:9100");
+        // Names are Go's letters and decimal digits (found against Go's Expand).
+        assert_eq!(e("$1²"), "example.org²", "`²` is not a decimal digit");
+        assert_eq!(e("$1\u{345}"), "example.org\u{345}", "a combining mark is not a letter");
+        assert_eq!(e("$1٣"), "", "`1٣` names a group: `٣` is a decimal digit");
+        assert_eq!(e("$hostñ"), "", "`hostñ` names a group");
         assert_eq!(r.expand("$1", "nope"), None);
         // The default regex answers without running.
         let all = RelabelRegex::new(DEFAULT_REGEX).unwrap();
