@@ -148,12 +148,15 @@ pub fn check_relabel(data: &[u8]) {
     // The engine answers `(.*)` without running it, and copies a source label
     // outright for `replace` with `(.*)` and `$1`; the same rules with an
     // equivalent regex it cannot recognise must give the same result.
+    static SLOW_EVERYTHING: std::sync::OnceLock<RelabelRegex> = std::sync::OnceLock::new();
+    let slow_everything =
+        SLOW_EVERYTHING.get_or_init(|| RelabelRegex::new("(?:(.*))").expect("a valid regex"));
     let slow: Vec<RelabelRule> = rules
         .iter()
         .map(|rule| {
             let mut slow = rule.clone();
             if rule.regex.matches_everything() {
-                slow.regex = RelabelRegex::new("(?:(.*))").expect("a valid regex");
+                slow.regex = slow_everything.clone();
             }
             slow
         })
