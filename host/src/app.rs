@@ -111,13 +111,6 @@ fn refuse_unavailable_features(config: &AllocatorConfig) -> Result<()> {
             }
         }
     }
-    if config.filter_strategy == crate::config::FILTER_RELABEL_CONFIG
-        && config.prometheus.scrape_configs.iter().any(|j| j.printed.contains_key("relabel_configs"))
-    {
-        tracing::warn!(
-            "filter_strategy relabel-config: relabel rules are not applied before allocation in this version; collectors still apply them when scraping"
-        );
-    }
     Ok(())
 }
 
