@@ -172,7 +172,10 @@ impl Pipeline {
 }
 
 fn choice() -> StrategyChoice {
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    // One call at a time here: few instance slots keep the reserved
+    // address space small enough for valgrind (instruction-count profiling).
+    let config = RuntimeConfig { max_concurrent_calls: 2, ..RuntimeConfig::default() };
+    let runtime = Runtime::new(config).expect("runtime");
     let catalog = StrategyCatalog::with_builtins(runtime).expect("built-ins");
     StrategyChoice::new(catalog.get("consistent-hashing").expect("built-in"))
 }

@@ -58,7 +58,11 @@ pub struct StrategyCall {
     pub seconds: f64,
 }
 
+/// One held target. Slots live in a slab and are addressed by index, so a
+/// batch carries indexes and the hot loops read a vector instead of hashing
+/// an identity per target.
 pub(super) struct Slot {
+    pub identity: u64,
     pub target: Arc<Target>,
     pub job: u32,
     /// Collector index, or `UNASSIGNED`.
@@ -82,6 +86,10 @@ pub struct JobDelta {
 /// targets themselves.
 pub type Assigned = Vec<(u64, Arc<Target>)>;
 
+/// (identity, slot index): a target to ask the strategy about. Batches are
+/// sorted by identity, which makes order-dependent strategies deterministic.
+type BatchEntry = (u64, u32);
+
 /// (job, collector, identity): one entry of the serving index.
 type IndexEntry = (u32, u32, u64);
 
@@ -94,7 +102,12 @@ pub struct Allocator {
     native_fallback: Arc<dyn Assigner>,
     /// Sorted by id: a collector's index is its position.
     collectors: Vec<Collector>,
-    slots: IdMap<Slot>,
+    /// The slab of held targets; `None` marks a free slot.
+    slots: Vec<Option<Slot>>,
+    /// Identity → slot index.
+    slot_of: IdMap<u32>,
+    /// Free slot indexes, reused before the slab grows.
+    free: Vec<u32>,
     /// Targets assigned to each collector, by collector index.
     assigned: Vec<u32>,
     jobs: Interner,
@@ -108,7 +121,9 @@ impl Allocator {
             choice,
             native_fallback: native_fallback(),
             collectors: Vec::new(),
-            slots: IdMap::default(),
+            slots: Vec::new(),
+            slot_of: IdMap::default(),
+            free: Vec::new(),
             assigned: Vec::new(),
             jobs: Interner::default(),
             index: Vec::new(),
@@ -138,7 +153,7 @@ impl Allocator {
             collectors.iter().enumerate().map(|(i, c)| (&*c.id, i as u32)).collect();
         let remap: Vec<u32> =
             self.collectors.iter().map(|c| new_index.get(&*c.id).copied().unwrap_or(UNASSIGNED)).collect();
-        for slot in self.slots.values_mut() {
+        for slot in self.slots.iter_mut().flatten() {
             if let Some(&to) = remap.get(slot.collector as usize) {
                 slot.collector = to;
             }
@@ -152,7 +167,7 @@ impl Allocator {
                 .collect();
         }
         self.assigned = vec![0; collectors.len()];
-        for slot in self.slots.values() {
+        for slot in self.slots.iter().flatten() {
             if let Some(n) = self.assigned.get_mut(slot.collector as usize) {
                 *n += 1;
             }
@@ -213,14 +228,13 @@ impl Allocator {
         // A scan of every target: replacing is for tools and tests; discovery
         // sends deltas.
         let job = job.map(|job| self.jobs.get(job).unwrap_or(u32::MAX));
-        let held =
-            self.slots.iter().filter(|(_, slot)| job.is_none_or(|job| slot.job == job)).map(|(id, _)| id);
+        let held = self.held().filter(|slot| job.is_none_or(|job| slot.job == job));
         let mut deltas: HashMap<Arc<str>, JobDelta> = HashMap::new();
         fn delta_of<'d>(deltas: &'d mut HashMap<Arc<str>, JobDelta>, job: &Arc<str>) -> &'d mut JobDelta {
             deltas.entry(job.clone()).or_insert_with(|| JobDelta { job: job.clone(), ..JobDelta::default() })
         }
-        for id in held.filter(|id| !incoming.contains_key(id)) {
-            delta_of(&mut deltas, &self.slots[id].target.job).removed.push(*id);
+        for slot in held.filter(|slot| !incoming.contains_key(&slot.identity)) {
+            delta_of(&mut deltas, &slot.target.job).removed.push(slot.identity);
         }
         for target in incoming.into_values() {
             delta_of(&mut deltas, &target.job.clone()).upserted.push(target);
@@ -236,13 +250,13 @@ impl Allocator {
         id
     }
 
-    /// Adds a target of interned `job` (its id goes to `added`) or refreshes
-    /// the labels of a held one.
-    fn upsert(&mut self, job: u32, target: Arc<Target>, added: &mut Vec<u64>) {
+    /// Adds a target of interned `job` (its batch entry goes to `added`) or
+    /// refreshes the labels of a held one.
+    fn upsert(&mut self, job: u32, target: Arc<Target>, added: &mut Vec<BatchEntry>) {
         let id = target.identity;
-        match self.slots.entry(id) {
-            Entry::Occupied(mut occupied) => {
-                let slot = occupied.get_mut();
+        match self.slot_of.entry(id) {
+            Entry::Occupied(occupied) => {
+                let slot = self.slots[*occupied.get() as usize].as_mut().expect("indexed slots are held");
                 if !Arc::ptr_eq(&slot.target, &target) && *slot.target != *target {
                     // Same identity, new labels: serve the fresh ones, keep the collector.
                     if let Some(assigned) = self.index[slot.job as usize].get_mut(&slot.collector)
@@ -254,8 +268,19 @@ impl Allocator {
                 }
             }
             Entry::Vacant(vacant) => {
-                vacant.insert(Slot { target, job, collector: UNASSIGNED });
-                added.push(id);
+                let slot = Some(Slot { identity: id, target, job, collector: UNASSIGNED });
+                let at = match self.free.pop() {
+                    Some(at) => {
+                        self.slots[at as usize] = slot;
+                        at
+                    }
+                    None => {
+                        self.slots.push(slot);
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                vacant.insert(at);
+                added.push((id, at));
             }
         }
     }
@@ -264,9 +289,10 @@ impl Allocator {
         let n = self.collectors.len() as u32;
         let mut unindexed = Vec::new();
         for id in ids {
-            if let Some(slot) = self.slots.remove(id)
-                && slot.collector < n
-            {
+            let Some(at) = self.slot_of.remove(id) else { continue };
+            let slot = self.slots[at as usize].take().expect("indexed slots are held");
+            self.free.push(at);
+            if slot.collector < n {
                 self.assigned[slot.collector as usize] -= 1;
                 unindexed.push((slot.job, slot.collector, *id));
             }
@@ -275,19 +301,33 @@ impl Allocator {
     }
 
     fn reallocate_all(&mut self) -> AllocationReport {
-        let all: Vec<u64> = self.slots.keys().copied().collect();
+        let all = self.all_entries();
         self.allocate(all, true)
     }
 
+    /// Every held target, as batch entries.
+    fn all_entries(&self) -> Vec<BatchEntry> {
+        let held = self.slots.iter().enumerate();
+        held.filter_map(|(at, slot)| slot.as_ref().map(|s| (s.identity, at as u32))).collect()
+    }
+
+    fn held(&self) -> impl Iterator<Item = &Slot> {
+        self.slots.iter().flatten()
+    }
+
+    fn slot(&self, at: u32) -> &Slot {
+        self.slots[at as usize].as_ref().expect("batch slots are held")
+    }
+
     /// Asks the strategy about `batch` and applies the answer.
-    fn allocate(&mut self, mut batch: Vec<u64>, full: bool) -> AllocationReport {
+    fn allocate(&mut self, mut batch: Vec<BatchEntry>, full: bool) -> AllocationReport {
         if batch.is_empty() {
             return self.report(0, 0, None);
         }
         // Identity order makes the batch, and so order-dependent strategies, deterministic.
         batch.sort_unstable();
         // A batch of every target (the first discovery) is a full allocation.
-        let mut full = full || batch.len() == self.slots.len();
+        let mut full = full || batch.len() == self.slot_of.len();
         let load = if full {
             Load::default()
         } else {
@@ -296,10 +336,11 @@ impl Allocator {
                 Load::default()
             })
         };
-        if full && batch.len() < self.slots.len() {
-            batch = self.slots.keys().copied().collect();
+        if full && batch.len() < self.slot_of.len() {
+            batch = self.all_entries();
             batch.sort_unstable();
         }
+        let batch: Vec<u32> = batch.into_iter().map(|(_, at)| at).collect();
         let primary = self.choice.primary.clone();
         let input = self.source().build(&batch, primary.info(), load, &self.choice.primary_options);
         let mut errors = Vec::new();
@@ -325,7 +366,7 @@ impl Allocator {
     /// leaves them unassigned when there is none.
     fn resolve_deferred(
         &self,
-        batch: &[u64],
+        batch: &[u32],
         output: &mut [u32],
         errors: &mut Vec<String>,
         calls: &mut Vec<StrategyCall>,
@@ -340,7 +381,7 @@ impl Allocator {
             }
             return;
         };
-        let ids: Vec<u64> = deferred.iter().map(|&i| batch[i]).collect();
+        let ids: Vec<u32> = deferred.iter().map(|&i| batch[i]).collect();
         let input = self.source().build(&ids, fallback.info(), Load::default(), options);
         let started = std::time::Instant::now();
         let result = fallback.assign(&input);
@@ -361,7 +402,7 @@ impl Allocator {
 
     /// The assignment of `ids` when a strategy failed: previous collectors
     /// where they still exist, native consistent hashing for the rest.
-    fn recover(&self, ids: &[u64]) -> Vec<u32> {
+    fn recover(&self, ids: &[u32]) -> Vec<u32> {
         let input = self.source().build(ids, self.native_fallback.info(), Load::default(), "");
         let hashed = self.native_fallback.assign(&input).unwrap_or_else(|e| {
             tracing::error!(error = %e, "native fallback failed");
@@ -369,8 +410,8 @@ impl Allocator {
         });
         ids.iter()
             .zip(hashed)
-            .map(|(id, h)| {
-                let previous = self.slots[id].collector;
+            .map(|(&at, h)| {
+                let previous = self.slot(at).collector;
                 if (previous as usize) < self.collectors.len() { previous } else { h }
             })
             .collect()
@@ -378,12 +419,13 @@ impl Allocator {
 
     /// Writes `output` for `batch`, updating the serving index for the targets
     /// that changed. Returns how many moved between collectors.
-    fn apply(&mut self, batch: &[u64], output: &[u32]) -> usize {
+    fn apply(&mut self, batch: &[u32], output: &[u32]) -> usize {
         let n = self.collectors.len() as u32;
         let mut moved = 0;
         let (mut unindexed, mut indexed) = (Vec::new(), Vec::new());
-        for (id, &to) in batch.iter().zip(output) {
-            let slot = self.slots.get_mut(id).expect("batch targets exist");
+        for (&at, &to) in batch.iter().zip(output) {
+            let slot = self.slots[at as usize].as_mut().expect("batch slots are held");
+            let id = &slot.identity;
             let from = slot.collector;
             if from == to {
                 continue;
@@ -440,9 +482,9 @@ impl Allocator {
 
     /// Loads held outside `batch`, for an incremental batch (whose targets
     /// are all unassigned); `None` when the per-job table would be too large.
-    fn load_outside(&self, batch: &[u64]) -> Option<Load> {
+    fn load_outside(&self, batch: &[BatchEntry]) -> Option<Load> {
         let n = self.collectors.len();
-        let mut jobs: Vec<u32> = batch.iter().map(|id| self.slots[id].job).collect();
+        let mut jobs: Vec<u32> = batch.iter().map(|&(_, at)| self.slot(at).job).collect();
         jobs.sort_unstable();
         jobs.dedup();
         if jobs.len().saturating_mul(n) > MAX_INCREMENTAL_LOAD_CELLS {
@@ -472,17 +514,18 @@ impl Allocator {
     }
 
     pub fn target_count(&self) -> usize {
-        self.slots.len()
+        self.slot_of.len()
     }
 
     /// Targets without a collector.
     pub fn unassigned(&self) -> usize {
-        self.slots.len() - self.assigned.iter().map(|&n| n as usize).sum::<usize>()
+        self.slot_of.len() - self.assigned.iter().map(|&n| n as usize).sum::<usize>()
     }
 
     /// The collector a target is assigned to.
     pub fn collector_of(&self, identity: u64) -> Option<&Collector> {
-        self.slots.get(&identity).and_then(|s| self.collectors.get(s.collector as usize))
+        let slot = self.slot(*self.slot_of.get(&identity)?);
+        self.collectors.get(slot.collector as usize)
     }
 
     /// Jobs with at least one assigned target.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use target_allocator_sdk::{AssignInput, Collectors, Info, LabelColumn, Load, NO_NODE, NO_VALUE, Targets};
 
 use super::allocator::Slot;
-use super::id_map::IdMap;
+use super::id_map::IdSet;
 use super::interner::Interner;
 use super::target::{Collector, Target};
 use target_allocator_sdk::UNASSIGNED;
@@ -22,36 +22,37 @@ pub fn input_for_new_targets(
     options: &str,
 ) -> AssignInput {
     let mut jobs = Interner::default();
-    let mut slots = IdMap::default();
-    let mut ids = Vec::with_capacity(targets.len());
+    let mut seen = IdSet::default();
+    let mut slots = Vec::with_capacity(targets.len());
     for target in targets {
-        if slots.contains_key(&target.identity) {
+        if !seen.insert(target.identity) {
             continue;
         }
-        let slot =
-            Slot { target: Arc::new(target.clone()), job: jobs.intern(&target.job), collector: UNASSIGNED };
-        slots.insert(target.identity, slot);
-        ids.push(target.identity);
+        let job = jobs.intern(&target.job);
+        let target = Arc::new(target.clone());
+        slots.push(Some(Slot { identity: target.identity, target, job, collector: UNASSIGNED }));
     }
+    let batch: Vec<u32> = (0..slots.len() as u32).collect();
     let source = BatchSource { collectors, jobs: jobs.names(), slots: &slots };
-    source.build(&ids, strategy, Load::default(), options)
+    source.build(&batch, strategy, Load::default(), options)
 }
 
 /// What the allocator lends to build one input.
 pub(super) struct BatchSource<'a> {
     pub collectors: &'a [Collector],
     pub jobs: &'a [Arc<str>],
-    pub slots: &'a IdMap<Slot>,
+    /// The allocator's slab (`None`: a free slot).
+    pub slots: &'a [Option<Slot>],
 }
 
 impl BatchSource<'_> {
-    /// The input for the targets `ids` (which must all be present), in that
-    /// order, with the columns and labels `strategy` asks for.
+    /// The input for the targets in slots `batch` (which must all be held),
+    /// in that order, with the columns and labels `strategy` asks for.
     ///
     /// The job and node tables carry only the names this call refers to
     /// (renumbered), and only when the strategy reads those columns.
-    pub fn build(&self, ids: &[u64], strategy: &Info, mut load: Load, options: &str) -> AssignInput {
-        let n = ids.len();
+    pub fn build(&self, batch: &[u32], strategy: &Info, mut load: Load, options: &str) -> AssignInput {
+        let n = batch.len();
         let wanted = strategy.needs_columns;
         let mut jobs = LocalTable::default();
         let job_name = |job: u32| self.jobs[job as usize].to_string();
@@ -81,13 +82,13 @@ impl BatchSource<'_> {
                 )
             })
             .collect();
-        for id in ids {
-            let slot = &self.slots[id];
+        for &at in batch {
+            let slot = self.slots[at as usize].as_ref().expect("batch slots are held");
             if wanted.address_hash {
                 targets.address_hash.push(slot.target.address_hash);
             }
             if wanted.identity {
-                targets.identity.push(slot.target.identity);
+                targets.identity.push(slot.identity);
             }
             if wanted.job {
                 targets.job.push(jobs.local(Some(slot.job), job_name));
