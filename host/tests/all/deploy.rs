@@ -82,3 +82,42 @@ fn kustomize_overlay_config_loads() {
     assert_eq!(config.allocation_strategy, "per-node");
     assert_eq!(config.fallback_strategy().as_deref(), Some("consistent-hashing"));
 }
+
+/// The config file the OpenTelemetry Operator writes for
+/// deploy/examples/opentelemetrycollector.yaml (its configmap.go: the
+/// receiver's scrape configs with `$$` unescaped, the collector's selector
+/// labels under yaml.v2's lower-case `matchlabels`, `matchexpressions: []`)
+/// loads without warnings: the image is a drop-in for the operator's.
+#[test]
+fn operator_generated_config_loads() {
+    let cr: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join("deploy/examples/opentelemetrycollector.yaml")).unwrap(),
+    )
+    .unwrap();
+    let ta = &cr["spec"]["targetAllocator"];
+    let scrape_configs = &cr["spec"]["config"]["receivers"]["prometheus"]["config"]["scrape_configs"];
+    let name = cr["metadata"]["name"].as_str().unwrap();
+    let namespace = cr["metadata"]["namespace"].as_str().unwrap();
+    let text = format!(
+        "allocation_strategy: {}\ncollector_selector:\n  matchexpressions: []\n  matchlabels:\n    app.kubernetes.io/component: opentelemetry-collector\n    app.kubernetes.io/instance: {namespace}.{name}\n    app.kubernetes.io/managed-by: opentelemetry-operator\n    app.kubernetes.io/part-of: opentelemetry\nconfig:\n  scrape_configs:\n{}filter_strategy: {}\n",
+        ta["allocationStrategy"].as_str().unwrap(),
+        serde_yaml::to_string(scrape_configs)
+            .unwrap()
+            .replace("$$", "$")
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>(),
+        ta["filterStrategy"].as_str().unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targetallocator.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let environment = Environment { otelcol_namespace: Some(namespace.into()), ..Environment::default() };
+    let (config, warnings) = load_config(&file, &environment, &CliOverrides::default())
+        .unwrap_or_else(|e| panic!("the operator's config is refused: {e}\n{text}"));
+    assert_eq!(warnings, Vec::<String>::new(), "{text}");
+    assert_eq!(config.allocation_strategy, "consistent-hashing");
+    let job = &config.prometheus.scrape_configs[0];
+    assert_eq!(job.job_name, "kubernetes-pods");
+    assert_eq!(job.printed["relabel_configs"][1]["replacement"], "$1:$2", "{text}");
+}
