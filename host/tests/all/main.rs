@@ -7,6 +7,7 @@ mod allocator;
 mod api;
 mod cli;
 mod conformance;
+mod deploy;
 mod e2e_prometheus;
 mod faults;
 mod fuzz_corpus;
