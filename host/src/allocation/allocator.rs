@@ -8,7 +8,7 @@ use target_allocator_sdk::{FALLBACK, Load, UNASSIGNED};
 
 use super::assigner::{Assigner, native_fallback};
 use super::batch::BatchSource;
-use super::id_map::{IdMap, IdSet, IndexMap};
+use super::id_map::{IdMap, IdSet};
 use super::interner::Interner;
 use super::target::{Collector, Target};
 use crate::runtime::CallError;
@@ -80,21 +80,32 @@ pub struct JobDelta {
     pub upserted: Vec<Arc<Target>>,
 }
 
-/// The targets of one job on one collector, sorted by identity (the order
-/// they are served in). A sorted vector, changed in bulk: most slices hold a
-/// handful of targets, where a tree node per slice would cost more than the
-/// targets themselves.
-pub type Assigned = Vec<(u64, Arc<Target>)>;
+/// One target of a job as serving reads it. A job's entries live in one
+/// vector sorted by (collector, identity), so a collector's targets are a
+/// contiguous run served in identity order, and a job costs one allocation
+/// however many collectors share it.
+#[derive(Clone, Debug)]
+pub struct Served {
+    pub collector: u32,
+    pub identity: u64,
+    pub target: Arc<Target>,
+}
+
+impl Served {
+    fn key(&self) -> (u32, u64) {
+        (self.collector, self.identity)
+    }
+}
+
+/// The targets of one job on one collector, in identity order.
+pub type Assigned = [Served];
 
 /// (identity, slot index): a target to ask the strategy about. Batches are
 /// sorted by identity, which makes order-dependent strategies deterministic.
 type BatchEntry = (u64, u32);
 
-/// (job, collector, identity): one entry of the serving index.
+/// (job, collector, identity): an entry of the serving index to remove.
 type IndexEntry = (u32, u32, u64);
-
-/// An entry to add, with its target.
-type NewIndexEntry = (u32, u32, u64, Arc<Target>);
 
 /// Holds targets and collectors and keeps every target assigned.
 pub struct Allocator {
@@ -111,8 +122,8 @@ pub struct Allocator {
     /// Targets assigned to each collector, by collector index.
     assigned: Vec<u32>,
     jobs: Interner,
-    /// What serving reads: job id → collector index → targets.
-    index: Vec<IndexMap<Assigned>>,
+    /// What serving reads: job id → its targets by (collector, identity).
+    index: Vec<Vec<Served>>,
 }
 
 impl Allocator {
@@ -158,13 +169,16 @@ impl Allocator {
                 slot.collector = to;
             }
         }
-        for by_collector in &mut self.index {
-            *by_collector = std::mem::take(by_collector)
-                .into_iter()
-                .filter_map(|(c, targets)| {
-                    remap.get(c as usize).filter(|&&to| to != UNASSIGNED).map(|&to| (to, targets))
-                })
-                .collect();
+        // Both collector lists are sorted by id, so remapping keeps each
+        // job's entries in (collector, identity) order.
+        for served in &mut self.index {
+            served.retain_mut(|entry| match remap.get(entry.collector as usize) {
+                Some(&to) if to != UNASSIGNED => {
+                    entry.collector = to;
+                    true
+                }
+                _ => false,
+            });
         }
         self.assigned = vec![0; collectors.len()];
         for slot in self.slots.iter().flatten() {
@@ -245,7 +259,7 @@ impl Allocator {
     fn intern_job(&mut self, job: &str) -> u32 {
         let id = self.jobs.intern(job);
         if self.index.len() <= id as usize {
-            self.index.resize_with(id as usize + 1, IndexMap::default);
+            self.index.resize_with(id as usize + 1, Vec::new);
         }
         id
     }
@@ -259,10 +273,9 @@ impl Allocator {
                 let slot = self.slots[*occupied.get() as usize].as_mut().expect("indexed slots are held");
                 if !Arc::ptr_eq(&slot.target, &target) && *slot.target != *target {
                     // Same identity, new labels: serve the fresh ones, keep the collector.
-                    if let Some(assigned) = self.index[slot.job as usize].get_mut(&slot.collector)
-                        && let Ok(at) = assigned.binary_search_by_key(&id, |(id, _)| *id)
-                    {
-                        assigned[at].1 = target.clone();
+                    let served = &mut self.index[slot.job as usize];
+                    if let Ok(at) = served.binary_search_by_key(&(slot.collector, id), Served::key) {
+                        served[at].target = target.clone();
                     }
                     slot.target = target;
                 }
@@ -438,7 +451,8 @@ impl Allocator {
             }
             if to < n {
                 self.assigned[to as usize] += 1;
-                indexed.push((slot.job, to, *id, slot.target.clone()));
+                let entry = Served { collector: to, identity: *id, target: slot.target.clone() };
+                indexed.push((slot.job, entry));
             }
         }
         self.unindex(unindexed);
@@ -446,36 +460,32 @@ impl Allocator {
         moved
     }
 
-    /// Removes entries from the serving index, one pass per slice.
+    /// Removes entries from the serving index, one pass per job.
     fn unindex(&mut self, mut entries: Vec<IndexEntry>) {
         entries.sort_unstable();
-        for run in entries.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-            let (job, collector, _) = run[0];
-            let by_collector = &mut self.index[job as usize];
-            let Some(assigned) = by_collector.get_mut(&collector) else { continue };
-            if let [(_, _, id)] = run {
-                if let Ok(at) = assigned.binary_search_by_key(id, |(id, _)| *id) {
-                    assigned.remove(at);
+        for run in entries.chunk_by(|a, b| a.0 == b.0) {
+            let served = &mut self.index[run[0].0 as usize];
+            if let [(_, collector, id)] = run {
+                if let Ok(at) = served.binary_search_by_key(&(*collector, *id), Served::key) {
+                    served.remove(at);
                 }
             } else {
-                assigned.retain(|(id, _)| run.binary_search_by_key(id, |(_, _, id)| *id).is_err());
-            }
-            if assigned.is_empty() {
-                by_collector.remove(&collector);
+                served
+                    .retain(|entry| run.binary_search(&(run[0].0, entry.collector, entry.identity)).is_err());
             }
         }
     }
 
-    /// Adds entries to the serving index, one sort per slice.
-    fn index(&mut self, mut entries: Vec<NewIndexEntry>) {
-        entries.sort_unstable_by_key(|&(job, collector, id, _)| (job, collector, id));
-        for run in entries.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-            let (job, collector, first, _) = run[0];
-            let assigned = self.index[job as usize].entry(collector).or_default();
-            let sorted_after = assigned.last().is_none_or(|(last, _)| *last < first);
-            assigned.extend(run.iter().map(|(_, _, id, target)| (*id, target.clone())));
+    /// Adds entries to the serving index, one merge per job.
+    fn index(&mut self, mut entries: Vec<(u32, Served)>) {
+        entries.sort_unstable_by_key(|(job, entry)| (*job, entry.key()));
+        for run in entries.chunk_by(|a, b| a.0 == b.0) {
+            let served = &mut self.index[run[0].0 as usize];
+            let first = run[0].1.key();
+            let sorted_after = served.last().is_none_or(|last| last.key() < first);
+            served.extend(run.iter().map(|(_, entry)| entry.clone()));
             if !sorted_after {
-                assigned.sort_unstable_by_key(|(id, _)| *id);
+                served.sort_unstable_by_key(Served::key);
             }
         }
     }
@@ -492,8 +502,8 @@ impl Allocator {
         }
         let mut job_collector_targets = vec![0; jobs.len() * n];
         for (row, &job) in job_collector_targets.chunks_mut(n.max(1)).zip(&jobs) {
-            for (&c, assigned) in &self.index[job as usize] {
-                row[c as usize] = assigned.len() as u32;
+            for entry in &self.index[job as usize] {
+                row[entry.collector as usize] += 1;
             }
         }
         Some(Load { collector_targets: self.assigned.clone(), jobs, job_collector_targets })
@@ -535,15 +545,22 @@ impl Allocator {
 
     /// The collectors holding targets of `job`, with those targets.
     pub fn job_assignment(&self, job: &str) -> impl Iterator<Item = (&Arc<str>, &Assigned)> {
-        let by_collector = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
-        by_collector.into_iter().flatten().map(|(&c, assigned)| (&self.collectors[c as usize].id, assigned))
+        let served = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
+        let runs = served.into_iter().flat_map(|served| served.chunk_by(|a, b| a.collector == b.collector));
+        runs.map(|run| (&self.collectors[run[0].collector as usize].id, run))
     }
 
     /// Targets of `job` assigned to `collector`, in identity order.
     pub fn targets_for(&self, collector: &str, job: &str) -> impl Iterator<Item = &Arc<Target>> {
         let c = self.collectors.binary_search_by(|c| (*c.id).cmp(collector)).ok();
-        let by_collector = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
-        c.and_then(|c| by_collector?.get(&(c as u32))).into_iter().flatten().map(|(_, t)| t)
+        let served = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
+        let run = c.zip(served).map(|(c, served)| {
+            let c = c as u32;
+            let start = served.partition_point(|e| e.collector < c);
+            let end = start + served[start..].partition_point(|e| e.collector == c);
+            &served[start..end]
+        });
+        run.into_iter().flatten().map(|entry| &entry.target)
     }
 
     /// Number of targets per collector, by collector index.

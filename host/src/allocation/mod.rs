@@ -16,11 +16,11 @@ mod id_map;
 mod interner;
 mod target;
 
-pub use allocator::{AllocationReport, Allocator, Assigned, JobDelta, StrategyCall, StrategyChoice};
+pub use allocator::{AllocationReport, Allocator, Assigned, JobDelta, Served, StrategyCall, StrategyChoice};
 pub use assigner::{Assigner, NativeAssigner, native_fallback};
 pub use batch::input_for_new_targets;
 pub use id_map::{IdMap, IdSet, IdentityHasher};
 pub use target::{
-    Collector, Labels, Merged, MergedLabels, NonMeta, Target, TargetGroup, identity_hash, next_version,
-    node_name,
+    Collector, Labels, Merged, MergedLabels, NameHint, NonMeta, Target, TargetGroup, identity_hash,
+    next_version, node_name,
 };

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::allocation::{Labels, Target, TargetGroup, identity_hash, next_version};
+use crate::allocation::{Labels, NameHint, Target, TargetGroup, identity_hash, next_version};
 use crate::config::ScrapeConfig;
-use crate::label_order::compare_names;
+use crate::label_order::{LabelName, compare_names, intern};
 use crate::relabel::{Action, LabelSet, RelabelRule, relabel_set};
 
 /// `{"targets": ["host:port", ...], "labels": {"name": "value", ...}}`
@@ -70,7 +70,7 @@ pub struct JobProcessor {
     /// reads every name (`labelmap`). Identity never includes meta labels, so
     /// the others cannot change any outcome and are left out of the set the
     /// rules run on: typically a dozen labels instead of fifty.
-    meta_read: Option<Vec<String>>,
+    meta_read: Option<Vec<LabelName>>,
 }
 
 impl JobProcessor {
@@ -110,9 +110,10 @@ impl JobProcessor {
     pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Target> {
         let version = next_version();
         let mut scratch = LabelSet::new();
+        let mut meta = MetaLookup::new(self.meta_read.as_deref().unwrap_or_default(), group);
         let mut targets = Vec::with_capacity(group.targets.len());
         for index in 0..group.targets.len() {
-            if let Some(identity) = self.identity(group, index, &mut scratch) {
+            if let Some(identity) = self.identity(group, index, &mut scratch, &mut meta) {
                 targets.push(Target::in_group(self.job.clone(), group.clone(), index, identity, version));
             }
         }
@@ -125,7 +126,13 @@ impl JobProcessor {
     }
 
     /// The identity of target `index` of `group`, or `None` when the rules drop it.
-    fn identity<'a>(&'a self, group: &'a TargetGroup, index: usize, set: &mut LabelSet<'a>) -> Option<u64> {
+    fn identity<'a>(
+        &'a self,
+        group: &'a TargetGroup,
+        index: usize,
+        set: &mut LabelSet<'a>,
+        meta: &mut MetaLookup<'a>,
+    ) -> Option<u64> {
         // Identity never includes `__meta_*`, so the rule-less paths skip them.
         let non_meta = group.target_labels_without_meta(index);
         if !self.filter {
@@ -147,9 +154,9 @@ impl JobProcessor {
                     seeds: self.seeds.iter().peekable(),
                 });
                 let own = &group.targets[index];
-                for name in meta_read {
-                    if let Some(value) = own.get(name).or_else(|| group.labels.get(name)) {
-                        set.set(Cow::Borrowed(name), Cow::Borrowed(value));
+                for (name, value) in meta_read.iter().zip(meta.values(own)) {
+                    if let Some(value) = value {
+                        set.set(Cow::Borrowed(&**name), Cow::Borrowed(value));
                     }
                 }
             }
@@ -167,8 +174,30 @@ impl JobProcessor {
     }
 }
 
+/// The values of the `__meta_*` names the rules read, for the targets of
+/// one group: the group's own values are looked up once, each target's with
+/// position hints (targets of a group share their label layout).
+struct MetaLookup<'a> {
+    names: &'a [LabelName],
+    group_values: Vec<Option<&'a str>>,
+    hints: Vec<NameHint>,
+}
+
+impl<'a> MetaLookup<'a> {
+    fn new(names: &'a [LabelName], group: &'a TargetGroup) -> MetaLookup<'a> {
+        let group_values = names.iter().map(|name| group.labels.get(name)).collect();
+        MetaLookup { names, group_values, hints: vec![NameHint::default(); names.len()] }
+    }
+
+    /// Each name's value for a target with labels `own`: its own, else the group's.
+    fn values<'s>(&'s mut self, own: &'a Labels) -> impl Iterator<Item = Option<&'a str>> + 's {
+        let lookups = self.names.iter().zip(&mut self.hints).zip(&self.group_values);
+        lookups.map(move |((name, hint), group_value)| own.get_hinted(name, hint).or(*group_value))
+    }
+}
+
 /// The `__meta_*` names `rules` read, or `None` when a rule reads every name.
-fn meta_read(rules: &[RelabelRule]) -> Option<Vec<String>> {
+fn meta_read(rules: &[RelabelRule]) -> Option<Vec<LabelName>> {
     let mut names = Vec::new();
     for rule in rules {
         match rule.action {
@@ -181,7 +210,7 @@ fn meta_read(rules: &[RelabelRule]) -> Option<Vec<String>> {
     names.retain(|n| n.starts_with("__meta_"));
     names.sort();
     names.dedup();
-    Some(names)
+    Some(names.iter().map(|n| intern(n)).collect())
 }
 
 /// Discovered labels plus the seeds they lack, in name order (both inputs sorted).

@@ -62,15 +62,15 @@ impl Snapshot {
         let collectors: Vec<Arc<str>> = allocator.collectors().iter().map(|c| c.id.clone()).collect();
         let changed_jobs = changed_jobs.filter(|_| previous.ready && previous.collectors == collectors);
         let reuse = |job: &Arc<str>, collector: &Arc<str>, targets: &Assigned| {
-            let fingerprint = fingerprint(targets.iter().map(|(_, t)| t));
+            let fingerprint = fingerprint(targets.iter().map(|s| &s.target));
             let reused = previous
                 .slices
                 .get(job)
                 .and_then(|by_collector| by_collector.get(collector))
                 .filter(|slice| slice.fingerprint == fingerprint)
                 .map(|slice| slice.body.clone());
-            let body =
-                reused.unwrap_or_else(|| Arc::new(Body::new(encode_targets(targets.iter().map(|(_, t)| t)))));
+            let body = reused
+                .unwrap_or_else(|| Arc::new(Body::new(encode_targets(targets.iter().map(|s| &s.target)))));
             Slice { fingerprint, body }
         };
         let mut slices: HashMap<Arc<str>, HashMap<Arc<str>, Slice>> = HashMap::new();
