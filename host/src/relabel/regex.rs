@@ -15,12 +15,21 @@ pub struct RelabelRegex {
     /// rules use it, and answering without running the regex saves a
     /// captures search per rule and target.
     matches_everything: bool,
+    /// A regex without metacharacters matches exactly its own text: most
+    /// `keep`/`drop`/`labeldrop` rules name a value or a label, and comparing
+    /// strings is much cheaper than running the automaton.
+    literal: Option<String>,
 }
 
 impl PartialEq for RelabelRegex {
     fn eq(&self, other: &Self) -> bool {
         self.source == other.source
     }
+}
+
+/// RE2's metacharacters: a regex with none of them is a literal.
+fn is_meta_character(c: char) -> bool {
+    matches!(c, '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$')
 }
 
 /// The default, `(.*)`.
@@ -31,7 +40,13 @@ impl RelabelRegex {
         let invalid = |e: &dyn std::fmt::Display| format!("invalid regex {source:?}: {e}");
         let anchored = format!("^(?s:{})$", go_to_rust(source).map_err(|e| invalid(&e))?);
         let regex = regex::Regex::new(&anchored).map_err(|e| invalid(&e))?;
-        Ok(RelabelRegex { source: source.to_string(), regex, matches_everything: source == DEFAULT_REGEX })
+        let literal = (!source.contains(is_meta_character)).then(|| source.to_string());
+        Ok(RelabelRegex {
+            source: source.to_string(),
+            regex,
+            matches_everything: source == DEFAULT_REGEX,
+            literal,
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -39,7 +54,10 @@ impl RelabelRegex {
     }
 
     pub fn is_match(&self, text: &str) -> bool {
-        self.matches_everything || self.regex.is_match(text)
+        match &self.literal {
+            Some(literal) => text == literal,
+            None => self.matches_everything || self.regex.is_match(text),
+        }
     }
 
     /// Whether this is the default `(.*)`.
@@ -51,6 +69,9 @@ impl RelabelRegex {
     pub fn captures<'t>(&self, text: &'t str) -> Option<Groups<'t>> {
         if self.matches_everything {
             return Some(Groups::Everything(text));
+        }
+        if let Some(literal) = &self.literal {
+            return (text == literal).then_some(Groups::Literal(text));
         }
         self.regex.captures(text).map(Groups::Captures)
     }
@@ -68,6 +89,8 @@ impl RelabelRegex {
 pub enum Groups<'t> {
     /// `(.*)` matched all of the text.
     Everything(&'t str),
+    /// A literal regex matched all of the text (group 0, no others).
+    Literal(&'t str),
     Captures(regex::Captures<'t>),
 }
 
@@ -75,13 +98,14 @@ impl<'t> Groups<'t> {
     fn index(&self, i: usize) -> Option<&'t str> {
         match self {
             Groups::Everything(text) => (i <= 1).then_some(*text),
+            Groups::Literal(text) => (i == 0).then_some(*text),
             Groups::Captures(c) => c.get(i).map(|m| m.as_str()),
         }
     }
 
     fn name(&self, name: &str) -> Option<&'t str> {
         match self {
-            Groups::Everything(_) => None,
+            Groups::Everything(_) | Groups::Literal(_) => None,
             Groups::Captures(c) => c.name(name).map(|m| m.as_str()),
         }
     }
@@ -428,6 +452,30 @@ fn class_char(rest: &mut &str, out: &mut String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_regexes_match_as_the_automaton_does() {
+        let texts = ["node-exporter", "node-exporterx", "xnode-exporter", "", "node_exporter", "é", "a\nb"];
+        for source in ["node-exporter", "", "é", "a\nb", "a b", "a,b"] {
+            let fast = RelabelRegex::new(source).unwrap();
+            assert!(fast.literal.is_some(), "{source:?} is a literal");
+            for text in texts {
+                let slow = fast.regex.captures(text);
+                assert_eq!(fast.is_match(text), slow.is_some(), "{source:?} on {text:?}");
+                let expand = |groups: Option<Groups>| {
+                    groups.map(|g| {
+                        let mut out = String::new();
+                        g.expand("[$0|$1|${name}]", &mut out);
+                        out
+                    })
+                };
+                assert_eq!(expand(fast.captures(text)), expand(slow.map(Groups::Captures)));
+            }
+        }
+        for source in ["a.b", "a|b", "a+", "(a)", "a\\.b", "[a]", "a{2}", "^a$", "a?", "a*"] {
+            assert!(RelabelRegex::new(source).unwrap().literal.is_none(), "{source:?}");
+        }
+    }
 
     #[test]
     fn anchored_and_dot_matches_newline() {
