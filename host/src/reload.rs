@@ -184,7 +184,8 @@ impl Reloader {
                 .get_or_create(&FileLabel { file: path.display().to_string() })
                 .inc();
         }
-        if report.changed || !report.errors.is_empty() {
+        // A deleted file of a strategy in use changes only the file list.
+        if report.changed || self.catalog.files() != self.state.catalog().files {
             self.publish_catalog();
         }
         report.changed

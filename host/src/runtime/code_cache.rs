@@ -91,14 +91,16 @@ impl CodeCache {
     /// The cached compiled component, if there is a usable one.
     pub fn load(&self, engine: &Engine, digest: &[u8; 32]) -> Option<Component> {
         let path = self.path_of(digest);
-        if !path.is_file() {
-            return None;
-        }
-        // SAFETY: the file is in our private cache directory, under a name
-        // only `store` writes (temp file + rename), so it holds bytes that
-        // `Component::serialize` produced; wasmtime refuses, without undefined
-        // behaviour, artifacts of other versions or configs.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        // Read into memory rather than `deserialize_file`'s mmap: a mapped
+        // file truncated behind our back (by anything) would crash the
+        // process with SIGBUS; a copy cannot change under us.
+        let bytes = fs::read(&path).ok()?;
+        // SAFETY: the bytes come from our private cache directory, under a
+        // name only `store` writes (temp file + rename), so they are what
+        // `Component::serialize` produced; wasmtime checks the header and
+        // refuses, without undefined behaviour, artifacts of other versions
+        // or configs.
+        match unsafe { Component::deserialize(engine, &bytes) } {
             Ok(component) => Some(component),
             Err(error) => {
                 tracing::warn!(file = %path.display(), error = %format!("{error:#}"), "dropping an unusable compiled-code cache entry");

@@ -93,6 +93,10 @@ impl ServerState {
         self.active.store(Arc::new(view));
     }
 
+    pub fn catalog(&self) -> Arc<CatalogView> {
+        self.catalog.load_full()
+    }
+
     pub fn active(&self) -> Arc<ActiveView> {
         self.active.load_full()
     }

@@ -10,5 +10,6 @@ mod conformance;
 mod e2e_prometheus;
 mod faults;
 mod relabel_promtool;
+mod reload;
 mod scrape_configs;
 mod support;
