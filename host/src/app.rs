@@ -293,6 +293,7 @@ impl Allocation {
                             if self.switch(choice) {
                                 self.publish(None);
                             }
+                            self.record_active();
                         }
                         Event::Discovery { .. } => unreachable!("handled above"),
                     }
@@ -448,14 +449,17 @@ impl Allocation {
             self.set_collectors();
         }
         self.publish(None);
+        self.record_active();
     }
 
     /// Switches strategies with one full reassignment; if the new strategy
     /// fails, the old one and its assignment stay. True when it switched.
+    /// The caller publishes the snapshot, then [`Self::record_active`], so
+    /// `/strategies` never names a strategy whose assignment is not served yet.
     fn switch(&mut self, choice: StrategyChoice) -> bool {
         let (from, to) = (self.strategy(), choice.primary.name().to_string());
         let started = Instant::now();
-        let switched = match self.allocator.try_set_strategy(choice) {
+        match self.allocator.try_set_strategy(choice) {
             Ok(report) => {
                 tracing::info!(from = %from, to = %to, digest = %self.allocator.strategy().primary.digest(), targets = report.batch, moved = report.moved, seconds = started.elapsed().as_secs_f64(), "strategy switched");
                 self.metrics.strategy_switches.get_or_create(&ResultLabel { result: "success".into() }).inc();
@@ -472,9 +476,7 @@ impl Allocation {
                 self.last_switch_error = Some(error.to_string());
                 false
             }
-        };
-        self.record_active();
-        switched
+        }
     }
 
     fn record_active(&self) {
