@@ -282,21 +282,21 @@ impl Allocation {
                         self.flush(window.take().expect("open window"));
                     }
                 }
-                control => {
-                    // Discovery recorded so far is applied first, in order.
+                // Discovery recorded so far is applied first, in order.
+                Event::Config { config, choice } => {
                     if let Some(w) = window.take() {
                         self.flush(w);
                     }
-                    match control {
-                        Event::Config { config, choice } => self.apply_config(*config, choice),
-                        Event::Strategy(choice) => {
-                            if self.switch(choice) {
-                                self.publish(None);
-                            }
-                            self.record_active();
-                        }
-                        Event::Discovery { .. } => unreachable!("handled above"),
+                    self.apply_config(*config, choice);
+                }
+                Event::Strategy(choice) => {
+                    if let Some(w) = window.take() {
+                        self.flush(w);
                     }
+                    if self.switch(choice) {
+                        self.publish(None);
+                    }
+                    self.record_active();
                 }
             }
         }

@@ -156,6 +156,10 @@ impl StrategyCatalog {
                 report.changed = true;
             }
         }
+        if report.changed {
+            let keep = self.by_name.values().map(|s| s.digest()).collect();
+            self.runtime.retain_compiled(&keep);
+        }
         report
     }
 

@@ -124,6 +124,16 @@ impl Runtime {
         Ok(component)
     }
 
+    /// Forgets compiled components whose sha256 (hex) is not in `keep`, so
+    /// replaced plugin builds do not pile up in memory. Strategies still
+    /// running an old build hold their own reference to it.
+    pub fn retain_compiled(&self, keep: &std::collections::HashSet<&str>) {
+        self.compiled_by_digest.lock().expect("cache lock").retain(|digest, _| {
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            keep.contains(hex.as_str())
+        });
+    }
+
     /// A fresh store for one call over `targets` targets: memory capped at
     /// `memory_limit` bytes, interrupted after `deadline`.
     pub(super) fn new_store(

@@ -281,6 +281,9 @@ fn a_directory_scan_loads_replaces_keeps_and_unloads_plugins() {
     assert_eq!(catalog.files().len(), 1);
     // Unchanged bytes: nothing to do.
     assert!(!catalog.scan_dir(plugins, &|_| false).changed);
+    // Selectable by its name, also as a fallback.
+    let choice = catalog.choose("per-node", "", Some(("rendezvous", ""))).unwrap();
+    assert_eq!(choice.fallback.unwrap().0.digest(), sha256_hex(&rendezvous));
 
     // A new build replaces it; a broken one is refused and the last good stays.
     let v2 = new_build(&rendezvous, "v2");
