@@ -66,6 +66,8 @@ pub struct Reloader {
     refused: bool,
     /// The strategies last handed to the allocation thread.
     sent_choice: String,
+    /// Why the last config reload was refused (for `/strategies`).
+    config_error: Option<String>,
 }
 
 impl Reloader {
@@ -90,6 +92,7 @@ impl Reloader {
             config_digest,
             refused: false,
             sent_choice: choice_key(choice),
+            config_error: None,
         };
         reloader.publish_catalog();
         reloader
@@ -209,13 +212,19 @@ impl Reloader {
             Ok(loaded) => loaded,
             Err(error) => {
                 self.refused = true;
-                tracing::error!(file = %path, error = %format!("{error:#}"), "config reload refused; the previous config stays in force");
+                let message = format!("{error:#}");
+                tracing::error!(file = %path, error = %message, "config reload refused; the previous config stays in force");
+                self.config_error = Some(message);
+                self.publish_catalog();
                 self.metrics.config_reloads.get_or_create(&ResultLabel { result: "failure".into() }).inc();
                 self.metrics.config_last_reload_successful.set(0);
                 return true;
             }
         };
         self.refused = false;
+        if self.config_error.take().is_some() {
+            self.publish_catalog();
+        }
         for warning in warnings {
             tracing::warn!("{warning}");
         }
@@ -258,6 +267,7 @@ impl Reloader {
             strategies: self.catalog.strategies(),
             files: self.catalog.files(),
             strategy_dir: self.config.strategy_dir.clone(),
+            config_error: self.config_error.clone(),
         });
     }
 }

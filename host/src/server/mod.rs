@@ -33,6 +33,8 @@ pub struct CatalogView {
     pub strategies: Vec<StrategyStatus>,
     pub files: Vec<FileStatus>,
     pub strategy_dir: Option<std::path::PathBuf>,
+    /// Why the last config reload was refused; `None` once one is applied.
+    pub config_error: Option<String>,
 }
 
 /// The strategies the allocation thread runs (`/strategies`).
@@ -122,6 +124,7 @@ impl ServerState {
         serde_json::json!({
             "active": &**active,
             "strategy_dir": catalog.strategy_dir,
+            "config_error": catalog.config_error,
             "strategies": strategies,
             "files": catalog.files,
         })

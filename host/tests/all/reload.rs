@@ -648,6 +648,8 @@ fn config_reloads_apply_valid_changes_and_refuse_invalid_ones() {
     });
     assert_eq!(server.assignment("web"), before);
     assert_eq!(server.active().0, "consistent-hashing");
+    let shown = server.strategies()["config_error"].as_str().unwrap().to_string();
+    assert!(shown.contains("unknown strategy \"nope\""), "{shown}");
     let log = server.log_text();
     assert!(log.contains("config reload refused") && log.contains("unknown strategy \"nope\""), "{log}");
 
@@ -674,6 +676,7 @@ fn config_reloads_apply_valid_changes_and_refuse_invalid_ones() {
     assert!(jobs.get("api").is_some() && jobs.get("web").is_none(), "{jobs}");
     let metrics = server.metrics();
     assert!(metrics.contains("opentelemetry_allocator_config_last_reload_successful 1"), "{metrics}");
+    assert!(server.strategies()["config_error"].is_null());
     assert!(metrics.contains("opentelemetry_allocator_collectors_discovered 3"), "{metrics}");
     assert!(server.log_text().contains("collector_not_ready_grace_period"));
 }
