@@ -395,12 +395,14 @@ impl Allocation {
         let generation = self.generation;
         let filter = self.config.filter_strategy == FILTER_RELABEL_CONFIG;
         let jobs = &self.config.prometheus.scrape_configs;
-        self.processors = jobs
-            .iter()
-            .map(|job| (Arc::from(job.job_name.as_str()), JobProcessor::new(job, filter)))
-            .collect();
-        let gone: Vec<Arc<str>> =
-            self.allocator.served_jobs().filter(|job| !self.processors.contains_key(*job)).cloned().collect();
+        let old = std::mem::replace(
+            &mut self.processors,
+            jobs.iter()
+                .map(|job| (Arc::from(job.job_name.as_str()), JobProcessor::new(job, filter)))
+                .collect(),
+        );
+        // Every job of the previous config, served or not (targets may all be unassigned).
+        let gone: Vec<Arc<str>> = old.into_keys().filter(|job| !self.processors.contains_key(job)).collect();
         for job in gone {
             let report = self.allocator.remove_job(&job);
             tracing::info!(job = %job, targets = report.batch, "job removed from the config; its targets are dropped");

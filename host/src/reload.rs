@@ -144,6 +144,7 @@ impl Reloader {
                 return None;
             }
         };
+        let strategy_dir = strategy_dir.filter(|dir| *dir != config_dir);
         for dir in std::iter::once(config_dir).chain(strategy_dir) {
             if let Err(error) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
                 tracing::warn!(dir = %dir.display(), %error, "cannot watch the directory; changes apply at the next periodic rescan");

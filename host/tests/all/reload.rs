@@ -653,17 +653,44 @@ fn config_reloads_apply_valid_changes_and_refuse_invalid_ones() {
     let log = server.log_text();
     assert!(log.contains("config reload refused") && log.contains("unknown strategy \"nope\""), "{log}");
 
-    // A third collector, job `web` replaced by job `api`, a restart-only key changed.
-    let api_targets: Vec<String> = (0..30).map(|i| format!("'10.9.0.{i}:80'")).collect();
+    // Job `api` added, a restart-only key changed: `web` keeps all its
+    // targets at every observation while discovery restarts.
+    let api_job = {
+        let targets: Vec<String> = (0..30).map(|i| format!("'10.9.0.{i}:80'")).collect();
+        format!("    - job_name: api\n      static_configs:\n        - targets: [{}]\n", targets.join(", "))
+    };
+    let with_api = good.clone() + &api_job + "collector_not_ready_grace_period: 1m\n";
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let watching = watching.clone();
+        std::thread::spawn(move || {
+            let mut observations = 0;
+            while watching.load(Ordering::Relaxed) {
+                let body = http_get(port, "/jobs/web/targets").unwrap().1;
+                let all: Value = serde_json::from_str(&body).unwrap();
+                let total: usize =
+                    all.as_object().unwrap().values().map(|c| c["targets"].as_array().unwrap().len()).sum();
+                assert_eq!(total, TARGETS, "job web while discovery restarts");
+                observations += 1;
+            }
+            observations
+        })
+    };
+    write_atomically(&config, with_api.as_bytes());
+    wait_for("job api", || server.total("api") == 30);
+    watching.store(false, Ordering::Relaxed);
+    assert!(watcher.join().unwrap() > 0);
+    assert_eq!(server.assignment("web"), before, "kept jobs keep their collectors");
+    assert!(server.log_text().contains("collector_not_ready_grace_period"));
+
+    // A third collector, job `web` removed.
     let changed = config_text(port, &plugins, &cache, "consistent-hashing", &["c1", "c2", "c3"])
         .split("config:\n")
         .next()
         .unwrap()
         .to_string()
-        + &format!(
-            "collector_not_ready_grace_period: 1m\nconfig:\n  scrape_configs:\n    - job_name: api\n      static_configs:\n        - targets: [{}]\n",
-            api_targets.join(", ")
-        );
+        + "config:\n  scrape_configs:\n"
+        + &api_job;
     write_atomically(&config, changed.as_bytes());
     wait_for("job api with three collectors", || {
         server.total("api") == 30 && server.assignment("api").len() == 3
@@ -678,5 +705,4 @@ fn config_reloads_apply_valid_changes_and_refuse_invalid_ones() {
     assert!(metrics.contains("opentelemetry_allocator_config_last_reload_successful 1"), "{metrics}");
     assert!(server.strategies()["config_error"].is_null());
     assert!(metrics.contains("opentelemetry_allocator_collectors_discovered 3"), "{metrics}");
-    assert!(server.log_text().contains("collector_not_ready_grace_period"));
 }
