@@ -79,6 +79,9 @@ pub fn serve(options: ServeOptions) -> Result<()> {
     let choice = choose_strategy(&mut catalog, &config)?;
     metrics.config_reloads.get_or_create(&ResultLabel { result: "success".into() }).inc();
     metrics.config_last_reload_successful.set(1);
+    metrics.config_last_reload_success_timestamp.set(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+    );
     let state = ServerState::new(metrics.clone());
     state.set_serve_secrets(config.allow_insecure_auth_secrets);
     let listen = socket_addr(&config.listen_addr).map_err(anyhow::Error::msg)?;
