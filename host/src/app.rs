@@ -2,28 +2,33 @@
 //! and the server together.
 //!
 //! Allocation runs on one dedicated thread that owns the [`Allocator`]
-//! (strategy calls are blocking Wasm calls); discovery and HTTP run on tokio.
-//! After every change the thread publishes a new immutable snapshot.
+//! (strategy calls are blocking Wasm calls); discovery and HTTP run on tokio;
+//! the reloader ([`crate::reload`]) runs on its own thread. Discovery updates
+//! and reloaded configs or strategies reach the allocation thread as
+//! [`Event`]s on one channel, so they apply in order. After every change the
+//! thread publishes a new immutable snapshot, built only once the change is
+//! complete: a request sees the whole old or the whole new assignment.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::allocation::{AllocationReport, Allocator, Collector, StrategyChoice};
+use crate::allocation::{AllocationReport, Allocator, Collector, JobDelta, StrategyChoice};
 use crate::config::{
     AllocatorConfig, CliOverrides, Environment, FILTER_RELABEL_CONFIG, load_config, socket_addr,
 };
 use crate::discovery::{DiscoveryManager, DiscoveryUpdate, JobProcessor, JobTargets};
 use crate::metrics::{
-    ActiveStrategyLabels, AllocateLabels, CallLabels, CollectorLabels, JobLabel, Metrics, SourceLabel,
-    StrategyLabel,
+    ActiveStrategyLabels, AllocateLabels, CallLabels, CollectorLabels, FileLabel, JobLabel, Metrics,
+    ResultLabel, SourceLabel, StrategyLabel,
 };
+use crate::reload::{Event, Reloader};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::server::{Body, ServerState, Snapshot, render_scrape_configs, router};
+use crate::server::{ActiveStrategy, ActiveView, Body, ServerState, Snapshot, render_scrape_configs, router};
 use crate::strategies::StrategyCatalog;
 
 /// Discovery updates arriving within this window are applied together.
@@ -46,40 +51,67 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         tracing::warn!("{warning}");
     }
     refuse_unavailable_features(&config)?;
-    let Some(static_collectors) = config.collectors.clone() else {
+    if config.collectors.is_none() {
         bail!(
             "collector discovery from Kubernetes (collector_namespace {:?}) is not available in this version; \
              list the collectors under `collectors:` in {}",
             config.collector_namespace,
             options.config_file.display()
         );
-    };
-    let runtime = Runtime::new(RuntimeConfig::default())
-        .map_err(|e| anyhow::anyhow!("starting the Wasm runtime: {e:#}"))?;
+    }
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(config.strategy_cache_dir()),
+        ..RuntimeConfig::default()
+    })
+    .map_err(|e| anyhow::anyhow!("starting the Wasm runtime: {e:#}"))?;
+    if let Some(dir) = runtime.cache_dir() {
+        tracing::info!(dir = %dir.display(), "caching compiled strategies");
+    }
     let mut catalog = StrategyCatalog::with_builtins(runtime).context("loading the built-in strategies")?;
-    let choice = choose_strategy(&mut catalog, &config)?;
     let metrics = Arc::new(Metrics::new());
+    if let Some(dir) = &config.strategy_dir {
+        // Every name the config could select must be known before choosing.
+        let report = catalog.scan_dir(dir, &|_| true);
+        for (path, _) in &report.errors {
+            metrics.strategy_load_errors.get_or_create(&FileLabel { file: path.display().to_string() }).inc();
+        }
+    }
+    let choice = choose_strategy(&mut catalog, &config)?;
+    metrics.config_reloads.get_or_create(&ResultLabel { result: "success".into() }).inc();
+    metrics.config_last_reload_successful.set(1);
+    metrics.config_last_reload_success_timestamp.set(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+    );
     let state = ServerState::new(metrics.clone());
     state.set_serve_secrets(config.allow_insecure_auth_secrets);
     let listen = socket_addr(&config.listen_addr).map_err(anyhow::Error::msg)?;
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    let (updates_tx, updates_rx) = channel::<DiscoveryUpdate>();
-    let _discovery = {
-        let _guard = tokio.enter();
-        DiscoveryManager::start(&config.prometheus, updates_tx)
-    };
-    let collectors: Vec<Collector> =
-        static_collectors.iter().map(|c| Collector::new(&c.id, c.node.as_deref())).collect();
+    let (events_tx, events_rx) = channel::<Event>();
+    let reloader = Reloader::new(
+        options.clone(),
+        config.clone(),
+        &choice,
+        catalog,
+        events_tx.clone(),
+        state.clone(),
+        metrics.clone(),
+    );
     let allocation = {
-        let state = state.clone();
-        let metrics = metrics.clone();
-        let config = config.clone();
+        let mut allocation = Allocation::new(
+            config.clone(),
+            choice,
+            events_tx,
+            tokio.handle().clone(),
+            state.clone(),
+            metrics,
+        );
         std::thread::Builder::new()
             .name("allocation".into())
-            .spawn(move || allocation_loop(config, choice, collectors, updates_rx, state, metrics))
+            .spawn(move || allocation.run(events_rx))
             .context("starting the allocation thread")?
     };
+    let _reloader = reloader.spawn().context("starting the reload thread")?;
     tokio.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -90,14 +122,13 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             .await
             .context("serving HTTP")
     })?;
-    drop(_discovery);
     drop(allocation);
     Ok(())
 }
 
 /// Features the config can ask for that this version cannot deliver: refuse
 /// rather than run without them, or warn where the job still works.
-fn refuse_unavailable_features(config: &AllocatorConfig) -> Result<()> {
+pub(crate) fn refuse_unavailable_features(config: &AllocatorConfig) -> Result<()> {
     if config.https.enabled {
         bail!("`https.enabled`: the mTLS listener is not available in this version");
     }
@@ -114,7 +145,11 @@ fn refuse_unavailable_features(config: &AllocatorConfig) -> Result<()> {
     Ok(())
 }
 
-fn choose_strategy(catalog: &mut StrategyCatalog, config: &AllocatorConfig) -> Result<StrategyChoice> {
+/// Resolves the configured strategy and fallback, checking their options.
+pub(crate) fn choose_strategy(
+    catalog: &mut StrategyCatalog,
+    config: &AllocatorConfig,
+) -> Result<StrategyChoice> {
     let primary = &config.allocation_strategy;
     let fallback = config.fallback_strategy();
     let fallback_options = fallback.as_deref().map(|f| config.strategy_options(f)).unwrap_or_default();
@@ -129,85 +164,331 @@ fn choose_strategy(catalog: &mut StrategyCatalog, config: &AllocatorConfig) -> R
     Ok(choice)
 }
 
-fn allocation_loop(
+/// What identifies a choice: the components (by digest) and their options.
+/// Equal keys mean switching would change nothing.
+pub(crate) fn choice_key(choice: &StrategyChoice) -> String {
+    let fallback = choice.fallback.as_ref().map(|(f, o)| format!("{}:{}:{o}", f.name(), f.digest()));
+    format!(
+        "{}:{}:{}|{}",
+        choice.primary.name(),
+        choice.primary.digest(),
+        choice.primary_options,
+        fallback.unwrap_or_default()
+    )
+}
+
+/// A discovery window: updates recorded, not yet applied.
+struct Window {
+    started: Instant,
+    dirty: BTreeSet<Arc<str>>,
+    deltas: Vec<JobDelta>,
+    /// Jobs whose restarted discovery has now reported every source.
+    resynced: BTreeSet<Arc<str>>,
+}
+
+/// The allocation thread's state: the only owner of the [`Allocator`].
+struct Allocation {
     config: AllocatorConfig,
-    choice: StrategyChoice,
-    collectors: Vec<Collector>,
-    updates: Receiver<DiscoveryUpdate>,
+    allocator: Allocator,
+    jobs: JobTargets,
+    processors: HashMap<Arc<str>, JobProcessor>,
+    /// Jobs whose discovery restarted (a config reload) and that have not yet
+    /// heard from all their sources: their targets stay as they were until
+    /// then, so a reload never empties a job.
+    resyncing: HashMap<Arc<str>, usize>,
+    scrape_configs: (Arc<Body>, Arc<Body>),
+    discovery: Option<DiscoveryManager>,
+    generation: u64,
+    events: Sender<Event>,
+    tokio: tokio::runtime::Handle,
     state: Arc<ServerState>,
     metrics: Arc<Metrics>,
-) {
-    let strategy = choice.primary.name().to_string();
-    record_active_strategy(&metrics, &choice);
-    let mut allocator = Allocator::new(choice);
-    let started = Instant::now();
-    metrics.collectors_discovered.set(collectors.len() as i64);
-    let report = allocator.set_collectors(collectors);
-    record_step(&metrics, &strategy, "SetCollectors", started, &report);
-    metrics
-        .collectors_allocatable
-        .get_or_create(&StrategyLabel { strategy: strategy.clone() })
-        .set(allocator.collectors().len() as i64);
-    metrics.events.get_or_create(&SourceLabel { source: "EventSourceConfigMap".into() }).inc();
+    last_switch_error: Option<String>,
+}
 
-    let scrape_configs = (
-        Arc::new(Body::new(render_scrape_configs(&config.prometheus.scrape_configs, true))),
-        Arc::new(Body::new(render_scrape_configs(&config.prometheus.scrape_configs, false))),
-    );
-    let publish = |allocator: &Allocator, changed_jobs: Option<&BTreeSet<Arc<str>>>| {
-        let previous = state.snapshot();
-        state.publish(Snapshot::build(&previous, allocator, scrape_configs.clone(), changed_jobs));
-    };
-    publish(&allocator, None);
+impl Allocation {
+    fn new(
+        config: AllocatorConfig,
+        choice: StrategyChoice,
+        events: Sender<Event>,
+        tokio: tokio::runtime::Handle,
+        state: Arc<ServerState>,
+        metrics: Arc<Metrics>,
+    ) -> Allocation {
+        Allocation {
+            allocator: Allocator::new(choice),
+            jobs: JobTargets::default(),
+            processors: HashMap::new(),
+            resyncing: HashMap::new(),
+            scrape_configs: (Arc::new(Body::new("{}")), Arc::new(Body::new("{}"))),
+            discovery: None,
+            generation: 0,
+            config,
+            events,
+            tokio,
+            state,
+            metrics,
+            last_switch_error: None,
+        }
+    }
 
-    let filter = config.filter_strategy == FILTER_RELABEL_CONFIG;
-    let processors: HashMap<&str, JobProcessor> = config
-        .prometheus
-        .scrape_configs
-        .iter()
-        .map(|job| (job.job_name.as_str(), JobProcessor::new(job, filter)))
-        .collect();
-    let mut jobs = JobTargets::default();
-    loop {
-        let Ok(first) = updates.recv() else { return };
-        let mut dirty = BTreeSet::new();
-        let mut deltas = Vec::new();
-        let window_started = Instant::now();
-        let mut next = Some(first);
-        while let Some(update) = next.take() {
-            let job = update.source.job.clone();
-            let Some(processor) = processors.get(&*job) else { continue };
-            if let Some(delta) = jobs.apply(update, processor) {
-                dirty.insert(job.clone());
-                deltas.push(delta);
-            }
-            if window_started.elapsed() >= MAX_DISCOVERY_DELAY {
-                break;
-            }
-            match updates.recv_timeout(DISCOVERY_DEBOUNCE) {
-                Ok(update) => next = Some(update),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+    fn strategy(&self) -> String {
+        self.allocator.strategy().primary.name().to_string()
+    }
+
+    fn run(&mut self, events: Receiver<Event>) {
+        self.record_active();
+        self.metrics.events.get_or_create(&SourceLabel { source: "EventSourceConfigMap".into() }).inc();
+        self.set_collectors();
+        self.start_discovery();
+        self.resyncing.clear();
+        self.publish(None);
+        let mut window: Option<Window> = None;
+        loop {
+            let event = match &window {
+                None => match events.recv() {
+                    Ok(event) => event,
+                    Err(_) => return,
+                },
+                Some(w) => {
+                    let left = MAX_DISCOVERY_DELAY.saturating_sub(w.started.elapsed());
+                    match events.recv_timeout(DISCOVERY_DEBOUNCE.min(left)) {
+                        Ok(event) => event,
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.flush(window.take().expect("open window"));
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            };
+            match event {
+                Event::Discovery { generation, update } => {
+                    if generation != self.generation {
+                        continue;
+                    }
+                    let w = window.get_or_insert_with(|| Window {
+                        started: Instant::now(),
+                        dirty: BTreeSet::new(),
+                        deltas: Vec::new(),
+                        resynced: BTreeSet::new(),
+                    });
+                    self.record(update, w);
+                    if w.started.elapsed() >= MAX_DISCOVERY_DELAY {
+                        self.flush(window.take().expect("open window"));
+                    }
+                }
+                // Discovery recorded so far is applied first, in order.
+                Event::Config { config, choice } => {
+                    if let Some(w) = window.take() {
+                        self.flush(w);
+                    }
+                    self.apply_config(*config, choice);
+                }
+                Event::Strategy(choice) => {
+                    if let Some(w) = window.take() {
+                        self.flush(w);
+                    }
+                    if self.switch(choice) {
+                        self.publish(None);
+                    }
+                    self.record_active();
+                }
             }
         }
-        if dirty.is_empty() {
-            continue;
+    }
+
+    /// Records one discovery update in the window.
+    fn record(&mut self, update: DiscoveryUpdate, window: &mut Window) {
+        let job = update.source.job.clone();
+        let Some(processor) = self.processors.get(&*job) else { return };
+        let delta = self.jobs.apply(update, processor);
+        if let Some(&expected) = self.resyncing.get(&job) {
+            if self.jobs.sources_reported(&job) >= expected {
+                self.resyncing.remove(&job);
+                window.resynced.insert(job);
+            }
+            return;
         }
+        if let Some(delta) = delta {
+            window.dirty.insert(job);
+            window.deltas.push(delta);
+        }
+    }
+
+    /// Applies a window's updates and publishes.
+    fn flush(&mut self, mut window: Window) {
+        let strategy = self.strategy();
+        if !window.deltas.is_empty() {
+            let started = Instant::now();
+            let report = self.allocator.apply_deltas(std::mem::take(&mut window.deltas));
+            record_step(&self.metrics, &strategy, "SetTargets", started, &report);
+            tracing::debug!(
+                jobs = window.dirty.len(),
+                batch = report.batch,
+                moved = report.moved,
+                "applied discovery updates"
+            );
+        }
+        for job in &window.resynced {
+            let started = Instant::now();
+            let report = self.allocator.replace_job_targets(job, self.jobs.targets(job));
+            record_step(&self.metrics, &strategy, "SetTargets", started, &report);
+            tracing::info!(job = %job, targets = report.batch, "job resynchronised after its discovery restarted");
+            window.dirty.insert(job.clone());
+        }
+        if window.dirty.is_empty() {
+            return;
+        }
+        self.metrics.targets.clear();
+        for (job, count) in self.jobs.discovered_per_job() {
+            self.metrics.targets.get_or_create(&JobLabel { job_name: job.to_string() }).set(count as i64);
+        }
+        self.metrics.targets_remaining.set(self.allocator.target_count() as i64);
+        self.publish(Some(&window.dirty));
+    }
+
+    /// Publishes a snapshot of the complete current assignment.
+    fn publish(&self, changed_jobs: Option<&BTreeSet<Arc<str>>>) {
+        let previous = self.state.snapshot();
+        self.state.publish(Snapshot::build(
+            &previous,
+            &self.allocator,
+            self.scrape_configs.clone(),
+            changed_jobs,
+        ));
+        record_targets_per_collector(&self.metrics, &self.strategy(), &self.allocator);
+    }
+
+    fn set_collectors(&mut self) {
+        let collectors: Vec<Collector> = self
+            .config
+            .collectors
+            .iter()
+            .flatten()
+            .map(|c| Collector::new(&c.id, c.node.as_deref()))
+            .collect();
+        let strategy = self.strategy();
         let started = Instant::now();
-        let report = allocator.apply_deltas(deltas);
-        for (job, count) in jobs.discovered_per_job() {
-            metrics.targets.get_or_create(&JobLabel { job_name: job.to_string() }).set(count as i64);
-        }
-        metrics.targets_remaining.set(allocator.target_count() as i64);
-        record_step(&metrics, &strategy, "SetTargets", started, &report);
-        publish(&allocator, Some(&dirty));
-        record_targets_per_collector(&metrics, &strategy, &allocator);
-        tracing::debug!(
-            jobs = dirty.len(),
-            batch = report.batch,
-            moved = report.moved,
-            "applied discovery updates"
+        self.metrics.collectors_discovered.set(collectors.len() as i64);
+        let report = self.allocator.set_collectors(collectors);
+        record_step(&self.metrics, &strategy, "SetCollectors", started, &report);
+        self.metrics.collectors_allocatable.clear();
+        self.metrics
+            .collectors_allocatable
+            .get_or_create(&StrategyLabel { strategy })
+            .set(self.allocator.collectors().len() as i64);
+    }
+
+    /// (Re)starts discovery for the current config. Jobs no longer configured
+    /// lose their targets at once; the others keep theirs until their new
+    /// discovery has reported every source (see `resyncing`).
+    fn start_discovery(&mut self) {
+        // Dropping the manager stops its tasks; their late updates carry the
+        // old generation and are ignored.
+        self.discovery = None;
+        self.generation += 1;
+        let generation = self.generation;
+        let filter = self.config.filter_strategy == FILTER_RELABEL_CONFIG;
+        let jobs = &self.config.prometheus.scrape_configs;
+        let old = std::mem::replace(
+            &mut self.processors,
+            jobs.iter()
+                .map(|job| (Arc::from(job.job_name.as_str()), JobProcessor::new(job, filter)))
+                .collect(),
         );
+        // Every job of the previous config, served or not (targets may all be unassigned).
+        let gone: Vec<Arc<str>> = old.into_keys().filter(|job| !self.processors.contains_key(job)).collect();
+        for job in gone {
+            let report = self.allocator.remove_job(&job);
+            tracing::info!(job = %job, targets = report.batch, "job removed from the config; its targets are dropped");
+        }
+        self.resyncing = jobs
+            .iter()
+            .map(|job| (Arc::from(job.job_name.as_str()), DiscoveryManager::source_count(job)))
+            .collect();
+        self.jobs = JobTargets::default();
+        self.scrape_configs = (
+            Arc::new(Body::new(render_scrape_configs(jobs, true))),
+            Arc::new(Body::new(render_scrape_configs(jobs, false))),
+        );
+        // Discovery sends on a channel of its own; a forwarder tags its
+        // updates with this run's generation.
+        let (updates_tx, updates_rx) = channel::<DiscoveryUpdate>();
+        let events = self.events.clone();
+        let forwarder =
+            std::thread::Builder::new().name(format!("discovery-{generation}")).spawn(move || {
+                for update in updates_rx {
+                    if events.send(Event::Discovery { generation, update }).is_err() {
+                        return;
+                    }
+                }
+            });
+        if let Err(error) = forwarder {
+            tracing::error!(%error, "cannot start the discovery forwarder; targets will not update");
+            return;
+        }
+        let _guard = self.tokio.enter();
+        self.discovery = Some(DiscoveryManager::start(&self.config.prometheus, updates_tx));
+    }
+
+    /// Applies a reloaded config: everything in one step, published once.
+    fn apply_config(&mut self, config: AllocatorConfig, choice: StrategyChoice) {
+        let old = std::mem::replace(&mut self.config, config);
+        self.state.set_serve_secrets(self.config.allow_insecure_auth_secrets);
+        if old.prometheus != self.config.prometheus || old.filter_strategy != self.config.filter_strategy {
+            tracing::info!("scrape configs changed; restarting discovery");
+            self.start_discovery();
+        }
+        if choice_key(&choice) != choice_key(self.allocator.strategy()) {
+            self.switch(choice);
+        }
+        if old.collectors != self.config.collectors {
+            self.set_collectors();
+        }
+        self.publish(None);
+        self.record_active();
+    }
+
+    /// Switches strategies with one full reassignment; if the new strategy
+    /// fails, the old one and its assignment stay. True when it switched.
+    /// The caller publishes the snapshot, then [`Self::record_active`], so
+    /// `/strategies` never names a strategy whose assignment is not served yet.
+    fn switch(&mut self, choice: StrategyChoice) -> bool {
+        let (from, to) = (self.strategy(), choice.primary.name().to_string());
+        let started = Instant::now();
+        match self.allocator.try_set_strategy(choice) {
+            Ok(report) => {
+                tracing::info!(from = %from, to = %to, digest = %self.allocator.strategy().primary.digest(), targets = report.batch, moved = report.moved, seconds = started.elapsed().as_secs_f64(), "strategy switched");
+                self.metrics.strategy_switches.get_or_create(&ResultLabel { result: "success".into() }).inc();
+                self.metrics.strategy_switch_moved_targets.set(report.moved as i64);
+                record_step(&self.metrics, &to, "SetStrategy", started, &report);
+                self.last_switch_error = None;
+                true
+            }
+            Err(error) => {
+                tracing::error!(from = %from, to = %to, error = %error, "strategy switch failed; the previous strategy and assignment stay");
+                self.metrics.strategy_switches.get_or_create(&ResultLabel { result: "failure".into() }).inc();
+                let report = AllocationReport { calls: error.calls.clone(), ..AllocationReport::default() };
+                record_step(&self.metrics, &to, "SetStrategy", started, &report);
+                self.last_switch_error = Some(error.to_string());
+                false
+            }
+        }
+    }
+
+    fn record_active(&self) {
+        let choice = self.allocator.strategy();
+        record_active_strategy(&self.metrics, choice);
+        let active = |s: &Arc<dyn crate::allocation::Assigner>| ActiveStrategy {
+            name: s.name().to_string(),
+            digest: s.digest().to_string(),
+        };
+        self.state.publish_active(ActiveView {
+            strategy: Some(active(&choice.primary)),
+            fallback: choice.fallback.as_ref().map(|(f, _)| active(f)),
+            last_switch_error: self.last_switch_error.clone(),
+        });
     }
 }
 

@@ -4,7 +4,8 @@
 //! Modules by responsibility: [`config`] (reading configuration),
 //! [`discovery`] (targets from sources), [`allocation`] (who scrapes what),
 //! [`runtime`] (Wasm strategies), [`strategies`] (strategies by name),
-//! [`server`] (the HTTP API), [`metrics`], [`app`] (wiring) and [`cli`].
+//! [`server`] (the HTTP API), [`metrics`], [`reload`] (hot reload of the
+//! config and of `strategy_dir`), [`app`] (wiring) and [`cli`].
 
 pub mod allocation;
 pub mod app;
@@ -17,6 +18,7 @@ pub mod fuzzing;
 pub mod label_order;
 pub mod metrics;
 pub mod relabel;
+pub mod reload;
 pub mod runtime;
 pub mod server;
 pub mod strategies;

@@ -58,6 +58,25 @@ pub struct StrategyCall {
     pub seconds: f64,
 }
 
+/// A strategy switch that did not happen: the new primary failed on the
+/// full batch, so the old strategy and assignment stayed.
+#[derive(Debug, thiserror::Error)]
+#[error("strategy {strategy:?} failed to assign the targets: {error}")]
+pub struct SwitchError {
+    pub strategy: String,
+    pub error: CallError,
+    /// The failed call, for metrics.
+    pub calls: Vec<StrategyCall>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strictness {
+    /// A failing primary is recovered from: what discovery updates need.
+    Recover,
+    /// A failing primary aborts the step with nothing changed: what a switch needs.
+    KeepOnFailure,
+}
+
 /// One held target. Slots live in a slab and are addressed by index, so a
 /// batch carries indexes and the hot loops read a vector instead of hashing
 /// an identity per target.
@@ -152,6 +171,22 @@ impl Allocator {
         self.reallocate_all()
     }
 
+    /// Switches to `choice` only if its primary strategy assigns every target:
+    /// one call over all targets, with the current assignment as `previous`.
+    /// If that call fails, nothing changes (the old strategy and assignment
+    /// stay) and the error is returned with the failed call.
+    pub fn try_set_strategy(&mut self, choice: StrategyChoice) -> Result<AllocationReport, SwitchError> {
+        let previous = std::mem::replace(&mut self.choice, choice);
+        let batch = self.all_entries();
+        match self.allocate_batch(batch, true, Strictness::KeepOnFailure) {
+            Ok(report) => Ok(report),
+            Err(error) => {
+                self.choice = previous;
+                Err(error)
+            }
+        }
+    }
+
     /// Replaces the collector set. Any change reassigns every target; the
     /// strategy decides what moves.
     pub fn set_collectors(&mut self, mut collectors: Vec<Collector>) -> AllocationReport {
@@ -206,6 +241,15 @@ impl Allocator {
         self.apply_deltas(deltas)
     }
 
+    /// Replaces the targets of `job` by `targets` (shared with discovery's
+    /// bookkeeping): what a job whose discovery restarted needs once its
+    /// sources have all reported again. Held identities keep their collector.
+    pub fn replace_job_targets(&mut self, job: &str, targets: Vec<Arc<Target>>) -> AllocationReport {
+        debug_assert!(targets.iter().all(|t| &*t.job == job));
+        let deltas = self.replacement_of(Some(job), targets.into_iter());
+        self.apply_deltas(deltas)
+    }
+
     /// Removes every target of `job` (a job dropped from the config).
     pub fn remove_job(&mut self, job: &str) -> AllocationReport {
         let deltas = self.replacement(Some(job), Vec::new());
@@ -235,9 +279,13 @@ impl Allocator {
     /// The deltas (one per job) replacing the targets of `job` (all targets
     /// for `None`) by `targets`.
     fn replacement(&self, job: Option<&str>, targets: Vec<Target>) -> Vec<JobDelta> {
+        self.replacement_of(job, targets.into_iter().map(Arc::new))
+    }
+
+    fn replacement_of(&self, job: Option<&str>, targets: impl Iterator<Item = Arc<Target>>) -> Vec<JobDelta> {
         let mut incoming: IdMap<Arc<Target>> = IdMap::default();
         for target in targets {
-            incoming.insert(target.identity, Arc::new(target));
+            incoming.insert(target.identity, target);
         }
         // A scan of every target: replacing is for tools and tests; discovery
         // sends deltas.
@@ -332,10 +380,24 @@ impl Allocator {
         self.slots[at as usize].as_ref().expect("batch slots are held")
     }
 
-    /// Asks the strategy about `batch` and applies the answer.
-    fn allocate(&mut self, mut batch: Vec<BatchEntry>, full: bool) -> AllocationReport {
+    /// Asks the strategy about `batch` and applies the answer; a failing
+    /// primary strategy is recovered from (previous collectors, native
+    /// consistent hashing for the rest).
+    fn allocate(&mut self, batch: Vec<BatchEntry>, full: bool) -> AllocationReport {
+        match self.allocate_batch(batch, full, Strictness::Recover) {
+            Ok(report) => report,
+            Err(_) => unreachable!("recovering allocations do not fail"),
+        }
+    }
+
+    fn allocate_batch(
+        &mut self,
+        mut batch: Vec<BatchEntry>,
+        full: bool,
+        strictness: Strictness,
+    ) -> Result<AllocationReport, SwitchError> {
         if batch.is_empty() {
-            return self.report(0, 0, None);
+            return Ok(self.report(0, 0, None));
         }
         // Identity order makes the batch, and so order-dependent strategies, deterministic.
         batch.sort_unstable();
@@ -363,6 +425,9 @@ impl Allocator {
         calls.push(StrategyCall::new(primary.name(), &result, started));
         let mut output = match result {
             Ok(output) => output,
+            Err(error) if strictness == Strictness::KeepOnFailure => {
+                return Err(SwitchError { strategy: primary.name().to_string(), error, calls });
+            }
             Err(e) => {
                 tracing::error!(strategy = primary.name(), error = %e, targets = batch.len(), "strategy failed; keeping previous assignments and placing new targets with native consistent hashing");
                 errors.push(format!("{}: {e}", primary.name()));
@@ -372,7 +437,7 @@ impl Allocator {
         self.resolve_deferred(&batch, &mut output, &mut errors, &mut calls);
         let moved = self.apply(&batch, &output);
         let error = if errors.is_empty() { None } else { Some(errors.join("; ")) };
-        AllocationReport { calls, ..self.report(batch.len(), moved, error) }
+        Ok(AllocationReport { calls, ..self.report(batch.len(), moved, error) })
     }
 
     /// Sends the targets the primary deferred to the fallback strategy, or

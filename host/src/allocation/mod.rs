@@ -16,7 +16,9 @@ mod id_map;
 mod interner;
 mod target;
 
-pub use allocator::{AllocationReport, Allocator, Assigned, JobDelta, Served, StrategyCall, StrategyChoice};
+pub use allocator::{
+    AllocationReport, Allocator, Assigned, JobDelta, Served, StrategyCall, StrategyChoice, SwitchError,
+};
 pub use assigner::{Assigner, NativeAssigner, native_fallback};
 pub use batch::input_for_new_targets;
 pub use id_map::{IdMap, IdSet, IdentityHasher};

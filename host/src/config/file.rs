@@ -42,8 +42,17 @@ pub struct AllocatorConfig {
     pub allow_insecure_auth_secrets: bool,
     /// Ours: a static collector list; no Kubernetes needed when set.
     pub collectors: Option<Vec<CollectorEntry>>,
-    /// Ours: a directory of custom strategy components.
+    /// Ours: a directory of custom strategy components, watched.
     pub strategy_dir: Option<PathBuf>,
+    /// Ours: where compiled components are cached; `None` means the default,
+    /// [`default_strategy_cache_dir`].
+    pub strategy_cache_dir: Option<PathBuf>,
+}
+
+/// The compiled-code cache when `strategy_cache_dir` is not set: a private
+/// directory under the system temp dir (an `emptyDir` in a pod).
+pub fn default_strategy_cache_dir() -> PathBuf {
+    std::env::temp_dir().join("target-allocator-strategy-cache")
 }
 
 impl Default for AllocatorConfig {
@@ -64,11 +73,42 @@ impl Default for AllocatorConfig {
             allow_insecure_auth_secrets: false,
             collectors: None,
             strategy_dir: None,
+            strategy_cache_dir: None,
         }
     }
 }
 
 impl AllocatorConfig {
+    /// The compiled-code cache directory in effect.
+    pub fn strategy_cache_dir(&self) -> PathBuf {
+        self.strategy_cache_dir.clone().unwrap_or_else(default_strategy_cache_dir)
+    }
+
+    /// Keys that differ from `other` and only take effect at start, for the
+    /// warning a hot reload gives.
+    pub fn restart_only_changes(&self, other: &AllocatorConfig) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut check = |key, changed: bool| {
+            if changed {
+                keys.push(key);
+            }
+        };
+        check("listen_addr", self.listen_addr != other.listen_addr);
+        check("https", self.https != other.https);
+        check("prometheus_cr", self.prometheus_cr != other.prometheus_cr);
+        check("kube_config_file_path", self.kube_config_file_path != other.kube_config_file_path);
+        check("collector_namespace", self.collector_namespace != other.collector_namespace);
+        check("collector_selector", self.collector_selector != other.collector_selector);
+        check(
+            "collector_not_ready_grace_period",
+            self.collector_not_ready_grace_period != other.collector_not_ready_grace_period,
+        );
+        check("strategy_dir", self.strategy_dir != other.strategy_dir);
+        check("strategy_cache_dir", self.strategy_cache_dir != other.strategy_cache_dir);
+        check("collectors (set or unset)", self.collectors.is_some() != other.collectors.is_some());
+        keys
+    }
+
     /// Options for strategy `name` as JSON text: `allocation_strategy_config`
     /// under the name, or under the name with `-` as `_` (the reference writes
     /// `per_node` for `per-node`); empty when absent.

@@ -32,6 +32,7 @@ const KNOWN_KEYS: &[&str] = &[
     "allow_insecure_auth_secrets",
     "collectors",
     "strategy_dir",
+    "strategy_cache_dir",
 ];
 
 /// Flags that override the file when given (the reference's flag names).
@@ -100,10 +101,10 @@ fn resolve_relative_paths(config: &mut AllocatorConfig, base: &Path) {
             }
         }
     }
-    if let Some(dir) = &mut config.strategy_dir
-        && dir.is_relative()
-    {
-        *dir = base.join(&*dir);
+    for dir in [&mut config.strategy_dir, &mut config.strategy_cache_dir].into_iter().flatten() {
+        if dir.is_relative() {
+            *dir = base.join(&*dir);
+        }
     }
 }
 
@@ -199,6 +200,9 @@ pub fn parse_config(text: &str, path: &str) -> Result<(AllocatorConfig, Vec<Stri
     if let Some(v) = take("strategy_dir") {
         config.strategy_dir = Some(typed(path, "strategy_dir", v)?);
     }
+    if let Some(v) = take("strategy_cache_dir") {
+        config.strategy_cache_dir = Some(typed(path, "strategy_cache_dir", v)?);
+    }
     Ok((config, warnings))
 }
 
@@ -253,6 +257,22 @@ fn validate(config: &AllocatorConfig, path: &str) -> Result<(), ConfigError> {
         && !dir.is_dir()
     {
         return Err(invalid(path, "strategy_dir", &format!("{} is not a directory", dir.display())));
+    }
+    // Cache files are deserialized as trusted native code, so strategy files
+    // (which anyone who can edit the ConfigMap controls) must never be among them.
+    if let Some(dir) = &config.strategy_dir {
+        let cache = config.strategy_cache_dir();
+        if cache.starts_with(dir) || dir.starts_with(&cache) {
+            return Err(invalid(
+                path,
+                "strategy_cache_dir",
+                &format!(
+                    "{} overlaps strategy_dir {}: the compiled-code cache must be a separate directory only the allocator writes",
+                    cache.display(),
+                    dir.display()
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -364,6 +384,7 @@ config:
             ),
             (&format!("{MINIMAL}listen_addr: 'nope'\n"), "listen_addr"),
             (&format!("{MINIMAL}strategy_dir: /nonexistent/dir\n"), "strategy_dir"),
+            (&format!("{MINIMAL}strategy_dir: /tmp\nstrategy_cache_dir: /tmp/cache\n"), "strategy_cache_dir"),
             (&format!("{MINIMAL}https: {{enabled: true}}\n"), "https"),
             ("config: [1]\n", "config"),
             ("listen_addr: [\n", "not valid YAML"),

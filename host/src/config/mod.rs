@@ -16,6 +16,7 @@ pub use duration::{format_duration, parse_duration};
 pub use fields::KeyError;
 pub use file::{
     AllocatorConfig, CollectorEntry, ConfigError, FILTER_RELABEL_CONFIG, HttpsConfig, PrometheusCrConfig,
+    default_strategy_cache_dir,
 };
 pub use load::{CliOverrides, DEFAULT_CONFIG_FILE, Environment, load_config, parse_config, socket_addr};
 pub use prometheus::{

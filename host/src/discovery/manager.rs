@@ -19,6 +19,12 @@ pub struct DiscoveryManager {
 }
 
 impl DiscoveryManager {
+    /// The sources `start` runs for `job`: its static configs (one source,
+    /// reported at once even when empty), and each file and HTTP SD config.
+    pub fn source_count(job: &crate::config::ScrapeConfig) -> usize {
+        1 + job.file_sd_configs.len() + job.http_sd_configs.len()
+    }
+
     /// Starts one task per SD config. Static configs are reported at once.
     pub fn start(config: &PrometheusConfig, updates: Sender<DiscoveryUpdate>) -> DiscoveryManager {
         let mut tasks = Vec::new();
@@ -133,6 +139,11 @@ impl JobTargets {
             }
         }
         Some(delta)
+    }
+
+    /// How many sources of `job` have reported since this value was created.
+    pub fn sources_reported(&self, job: &str) -> usize {
+        self.jobs.get(job).map_or(0, |state| state.sources.len())
     }
 
     /// Targets discovered per job, before any filtering.

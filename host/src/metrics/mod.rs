@@ -62,6 +62,16 @@ pub struct ActiveStrategyLabels {
     pub source: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FileLabel {
+    pub file: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -82,7 +92,12 @@ pub struct Metrics {
     pub strategy_call_duration: Family<StrategyLabel, Histogram, fn() -> Histogram>,
     pub strategy_fallback_active: Gauge,
     pub active_strategy: Family<ActiveStrategyLabels, Gauge>,
-    pub config_reloads: Family<CallLabels, Counter>,
+    pub config_reloads: Family<ResultLabel, Counter>,
+    pub config_last_reload_successful: Gauge,
+    pub config_last_reload_success_timestamp: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub strategy_load_errors: Family<FileLabel, Counter>,
+    pub strategy_switches: Family<ResultLabel, Counter>,
+    pub strategy_switch_moved_targets: Gauge,
 }
 
 impl Default for Metrics {
@@ -109,6 +124,11 @@ impl Metrics {
             strategy_fallback_active: Gauge::default(),
             active_strategy: Family::default(),
             config_reloads: Family::default(),
+            config_last_reload_successful: Gauge::default(),
+            config_last_reload_success_timestamp: Gauge::default(),
+            strategy_load_errors: Family::default(),
+            strategy_switches: Family::default(),
+            strategy_switch_moved_targets: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -175,8 +195,33 @@ impl Metrics {
         );
         r.register(
             "opentelemetry_allocator_config_reloads",
-            "Configuration loads by result",
+            "Configuration loads and hot reloads by result (success or failure)",
             m.config_reloads.clone(),
+        );
+        r.register(
+            "opentelemetry_allocator_config_last_reload_successful",
+            "1 if the last configuration reload was applied, 0 if it was refused",
+            m.config_last_reload_successful.clone(),
+        );
+        r.register(
+            "opentelemetry_allocator_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last configuration load or reload that was applied",
+            m.config_last_reload_success_timestamp.clone(),
+        );
+        r.register(
+            "opentelemetry_allocator_strategy_load_errors",
+            "Strategy files from strategy_dir refused (compile, link, contract or smoke test), by file",
+            m.strategy_load_errors.clone(),
+        );
+        r.register(
+            "opentelemetry_allocator_strategy_switches",
+            "Switches of the active strategy by result (success, or failure when the new strategy failed and the old one stayed)",
+            m.strategy_switches.clone(),
+        );
+        r.register(
+            "opentelemetry_allocator_strategy_switch_moved_targets",
+            "Targets that changed collector in the last successful strategy switch",
+            m.strategy_switch_moved_targets.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -1,6 +1,7 @@
 //! The process-wide engine, linker and compiled-component cache.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
 use super::bindings::v0_1;
+use super::code_cache::CodeCache;
 use super::limits::{CallLimits, LOG_LINE_MAX_BYTES};
 
 /// How often the epoch advances; deadlines are rounded up to it.
@@ -32,6 +34,9 @@ pub struct RuntimeConfig {
     pub max_component_bytes: usize,
     pub max_concurrent_calls: u32,
     pub memory_keep_resident: usize,
+    /// Directory for compiled components (`strategy_cache_dir`); `None`
+    /// compiles every component at every start.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -41,6 +46,7 @@ impl Default for RuntimeConfig {
             max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             memory_keep_resident: DEFAULT_MEMORY_KEEP_RESIDENT,
+            cache_dir: None,
         }
     }
 }
@@ -53,6 +59,8 @@ pub struct Runtime {
     /// sha256 → compiled component, so a component loaded twice (say, as a
     /// strategy and as a fallback) compiles once.
     compiled_by_digest: Mutex<HashMap<[u8; 32], Component>>,
+    /// Compiled components on disk, across restarts.
+    code_cache: Option<CodeCache>,
     /// Bounds the instances alive at once (below the pool's capacity).
     slots: Arc<Slots>,
 }
@@ -69,20 +77,61 @@ impl Runtime {
         })?;
         let slots =
             Arc::new(Slots { free: Mutex::new(config.max_concurrent_calls), available: Condvar::new() });
-        Ok(Arc::new(Runtime { engine, linker_v0_1, config, compiled_by_digest: Mutex::default(), slots }))
+        let code_cache = config.cache_dir.as_deref().and_then(|dir| match CodeCache::open(dir, &engine) {
+            Ok(cache) => Some(cache),
+            Err(error) => {
+                tracing::warn!(%error, "not caching compiled strategies on disk");
+                None
+            }
+        });
+        Ok(Arc::new(Runtime {
+            engine,
+            linker_v0_1,
+            config,
+            compiled_by_digest: Mutex::default(),
+            code_cache,
+            slots,
+        }))
     }
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
     }
 
+    /// The compiled-code cache directory in use, if any.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.code_cache.as_ref().map(CodeCache::dir)
+    }
+
+    /// The compiled form of `bytes` (whose sha256 is `digest`): from memory,
+    /// else from the disk cache, else compiled (and then cached).
     pub(super) fn compile(&self, digest: [u8; 32], bytes: &[u8]) -> wasmtime::Result<Component> {
         if let Some(component) = self.compiled_by_digest.lock().expect("cache lock").get(&digest) {
             return Ok(component.clone());
         }
-        let component = Component::new(&self.engine, bytes)?;
+        let cached = self.code_cache.as_ref().and_then(|cache| cache.load(&self.engine, &digest));
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, bytes)?;
+                if let Some(cache) = &self.code_cache {
+                    cache.store(&digest, &component);
+                }
+                component
+            }
+        };
         self.compiled_by_digest.lock().expect("cache lock").insert(digest, component.clone());
         Ok(component)
+    }
+
+    /// Forgets compiled components whose sha256 (hex) is not in `keep`, so
+    /// replaced plugin builds do not pile up in memory. Strategies still
+    /// running an old build hold their own reference to it.
+    pub fn retain_compiled(&self, keep: &std::collections::HashSet<&str>) {
+        self.compiled_by_digest.lock().expect("cache lock").retain(|digest, _| {
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            keep.contains(hex.as_str())
+        });
     }
 
     /// A fresh store for one call over `targets` targets: memory capped at

@@ -12,9 +12,14 @@ pub enum LoadError {
          turn it into a component with `wasm-tools component new` or the wit-component crate"
     )]
     NotAComponent,
+    #[error(
+        "the file is precompiled native code, not a WebAssembly component: strategy files must be \
+         .wasm components (compiled code is only read from the allocator's own cache)"
+    )]
+    Precompiled,
     #[error("compiling the component failed: {0:#}")]
     Compile(wasmtime::Error),
-    #[error("the component does not implement a supported contract ({supported}): {reason}")]
+    #[error("the component does not implement a supported contract (supported: {supported}): {reason}")]
     UnsupportedContract { supported: String, reason: String },
     #[error(
         "the component imports `{import}`, which strategies may not use: a strategy may import \

@@ -12,6 +12,7 @@
 
 mod bindings;
 mod builtin;
+mod code_cache;
 mod engine;
 mod errors;
 mod limits;
@@ -19,10 +20,13 @@ mod strategy_call;
 mod strategy_pre;
 
 pub use builtin::load_builtins;
+pub use code_cache::{CacheDirError, CodeCache};
 pub use engine::{Runtime, RuntimeConfig};
 pub use errors::{CallError, LoadError};
 pub use limits::CallLimits;
-pub use strategy_pre::{SMOKE_TEST_TARGETS, StrategyPre, StrategySource};
+pub use strategy_pre::{SMOKE_TEST_TARGETS, StrategyPre, StrategySource, supported_range};
 
-/// The contract versions this host runs, oldest first.
+/// The contract versions this host runs, oldest first. Each has a frozen WIT
+/// directory under `wit/` and a bindings module; a guest exporting a
+/// semver-compatible version of one of them loads, any other is refused.
 pub const SUPPORTED_CONTRACTS: &[&str] = &["ta:allocator@0.1.0"];

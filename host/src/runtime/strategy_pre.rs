@@ -70,6 +70,11 @@ impl StrategyPre {
         if bytes.len() > limit {
             return Err(LoadError::TooLarge { size: bytes.len(), limit });
         }
+        // Compiled artifacts are only ever read from our own cache
+        // (`code_cache`); one handed in as a strategy file is refused.
+        if wasmtime::Engine::detect_precompiled(bytes).is_some() {
+            return Err(LoadError::Precompiled);
+        }
         if !is_component(bytes) {
             return Err(LoadError::NotAComponent);
         }
@@ -145,27 +150,86 @@ fn is_component(bytes: &[u8]) -> bool {
 /// the host interface, with messages that name the problem.
 fn check_contract(runtime: &Runtime, component: &Component) -> Result<&'static str, LoadError> {
     let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(&runtime.engine).map(|(name, _)| name.to_string()).collect();
+    let contract = SUPPORTED_CONTRACTS.iter().find(|contract| {
+        let track = track_of(contract);
+        exports.iter().any(|e| e.strip_prefix("ta:allocator/strategy@").is_some_and(|v| in_track(v, &track)))
+    });
+    let Some(&contract) = contract else {
+        let reason = match exports.iter().find(|e| e.starts_with("ta:allocator/strategy@")) {
+            Some(other) => format!("it exports {other}"),
+            None if exports.is_empty() => "it exports nothing".to_string(),
+            None => format!("it exports only {}", exports.join(", ")),
+        };
+        return Err(LoadError::UnsupportedContract { supported: supported_range(), reason });
+    };
+    let track = track_of(contract);
     for (name, item) in ty.imports(&runtime.engine) {
         let allowed = matches!(item.ty, ComponentItem::ComponentInstance(_))
-            && (name.starts_with("ta:allocator/host@0.1.") || name.starts_with("ta:allocator/types@0.1."));
+            && ["ta:allocator/host@", "ta:allocator/types@"]
+                .iter()
+                .any(|prefix| name.strip_prefix(prefix).is_some_and(|v| in_track(v, &track)));
         if !allowed {
             return Err(LoadError::ForbiddenImport { import: name.to_string() });
         }
     }
-    let exports: Vec<String> = ty.exports(&runtime.engine).map(|(name, _)| name.to_string()).collect();
-    if exports.iter().any(|e| e.starts_with("ta:allocator/strategy@0.1.")) {
-        return Ok(SUPPORTED_CONTRACTS[0]);
+    Ok(contract)
+}
+
+/// The supported contracts as ranges, e.g. `ta:allocator@0.1.x`.
+pub fn supported_range() -> String {
+    SUPPORTED_CONTRACTS
+        .iter()
+        .map(|c| match track_of(c) {
+            Track::Exact(v) => format!("ta:allocator@{v}"),
+            Track::Prefix(p) => format!("ta:allocator@{p}x"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which versions are compatible with a contract, as wasmtime's semver-aware
+/// linking matches them: same major for 1.x and later, same minor for 0.y,
+/// the exact version for 0.0.z and pre-releases.
+#[derive(Debug, PartialEq)]
+enum Track {
+    Prefix(String),
+    Exact(String),
+}
+
+fn track_of(contract: &str) -> Track {
+    let version = contract.rsplit_once('@').map_or(contract, |(_, v)| v);
+    let parts: Vec<&str> = version.split('.').collect();
+    match parts.as_slice() {
+        _ if version.contains('-') => Track::Exact(version.to_string()),
+        ["0", "0", _] => Track::Exact(version.to_string()),
+        ["0", minor, _] => Track::Prefix(format!("0.{minor}.")),
+        [major, _, _] => Track::Prefix(format!("{major}.")),
+        _ => Track::Exact(version.to_string()),
     }
-    let reason = match exports.iter().find(|e| e.starts_with("ta:allocator/strategy@")) {
-        Some(other) => format!("it exports {other}"),
-        None if exports.is_empty() => "it exports nothing".to_string(),
-        None => format!("it exports only {}", exports.join(", ")),
-    };
-    Err(LoadError::UnsupportedContract { supported: SUPPORTED_CONTRACTS.join(", "), reason })
+}
+
+fn in_track(version: &str, track: &Track) -> bool {
+    match track {
+        Track::Exact(v) => version == v,
+        Track::Prefix(p) => version.starts_with(p.as_str()) && !version.contains('-'),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn contract_tracks_follow_semver_linking() {
+        use super::{Track, in_track, track_of};
+        let minor = track_of("ta:allocator@0.1.0");
+        assert_eq!(minor, Track::Prefix("0.1.".into()));
+        assert!(in_track("0.1.0", &minor) && in_track("0.1.7", &minor));
+        assert!(!in_track("0.2.0", &minor) && !in_track("0.0.9", &minor) && !in_track("0.1.1-rc1", &minor));
+        assert!(in_track("1.4.0", &track_of("x@1.0.0")));
+        assert_eq!(track_of("x@0.0.3"), Track::Exact("0.0.3".into()));
+        assert_eq!(super::supported_range(), "ta:allocator@0.1.x");
+    }
+
     #[test]
     fn recognises_components() {
         assert!(super::is_component(b"\0asm\x0d\x00\x01\x00"));

@@ -25,10 +25,39 @@ pub use scrape_configs::{REDACTED, render as render_scrape_configs};
 pub use snapshot::{Snapshot, query_escape, query_unescape};
 
 use crate::metrics::{Metrics, PathLabel};
+use crate::strategies::{FileStatus, StrategyStatus};
+
+/// The catalogue as the reloader last published it (`/strategies`).
+#[derive(Clone, Debug, Default)]
+pub struct CatalogView {
+    pub strategies: Vec<StrategyStatus>,
+    pub files: Vec<FileStatus>,
+    pub strategy_dir: Option<std::path::PathBuf>,
+    /// Why the last config reload was refused; `None` once one is applied.
+    pub config_error: Option<String>,
+}
+
+/// The strategies the allocation thread runs (`/strategies`).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ActiveView {
+    pub strategy: Option<ActiveStrategy>,
+    pub fallback: Option<ActiveStrategy>,
+    /// Why the last attempt to switch strategies failed, if it did (the
+    /// previous strategy then stayed).
+    pub last_switch_error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ActiveStrategy {
+    pub name: String,
+    pub digest: String,
+}
 
 /// What handlers share: the current snapshot and the metrics.
 pub struct ServerState {
     snapshot: ArcSwap<Snapshot>,
+    catalog: ArcSwap<CatalogView>,
+    active: ArcSwap<ActiveView>,
     metrics: Arc<Metrics>,
     /// Serve secrets in `/scrape_configs` over plain HTTP (`allow_insecure_auth_secrets`).
     serve_secrets: std::sync::atomic::AtomicBool,
@@ -38,6 +67,8 @@ impl ServerState {
     pub fn new(metrics: Arc<Metrics>) -> Arc<ServerState> {
         Arc::new(ServerState {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            catalog: ArcSwap::from_pointee(CatalogView::default()),
+            active: ArcSwap::from_pointee(ActiveView::default()),
             metrics,
             serve_secrets: false.into(),
         })
@@ -55,6 +86,49 @@ impl ServerState {
     pub fn set_serve_secrets(&self, serve: bool) {
         self.serve_secrets.store(serve, std::sync::atomic::Ordering::Relaxed);
     }
+
+    pub fn publish_catalog(&self, view: CatalogView) {
+        self.catalog.store(Arc::new(view));
+    }
+
+    pub fn publish_active(&self, view: ActiveView) {
+        self.active.store(Arc::new(view));
+    }
+
+    pub fn catalog(&self) -> Arc<CatalogView> {
+        self.catalog.load_full()
+    }
+
+    pub fn active(&self) -> Arc<ActiveView> {
+        self.active.load_full()
+    }
+
+    /// The `/strategies` document: every strategy with its active flag, the
+    /// `strategy_dir` files with their last errors, and the active choice.
+    pub fn strategies_document(&self) -> serde_json::Value {
+        let catalog = self.catalog.load();
+        let active = self.active.load();
+        let is = |role: &Option<ActiveStrategy>, s: &StrategyStatus| {
+            role.as_ref().is_some_and(|a| a.name == s.name && a.digest == s.digest)
+        };
+        let strategies: Vec<serde_json::Value> = catalog
+            .strategies
+            .iter()
+            .map(|s| {
+                let mut entry = serde_json::to_value(s).expect("plain data serializes");
+                entry["active"] = is(&active.strategy, s).into();
+                entry["fallback"] = is(&active.fallback, s).into();
+                entry
+            })
+            .collect();
+        serde_json::json!({
+            "active": &**active,
+            "strategy_dir": catalog.strategy_dir,
+            "config_error": catalog.config_error,
+            "strategies": strategies,
+            "files": catalog.files,
+        })
+    }
 }
 
 /// The API's routes.
@@ -63,6 +137,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/scrape_configs", get(scrape_configs))
         .route("/jobs", get(jobs))
         .route("/jobs/{job}/targets", get(job_targets))
+        .route("/strategies", get(strategies))
         .route("/livez", get(|| async { StatusCode::OK }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -108,6 +183,12 @@ async fn job_targets(
         Some(collector) => respond(snapshot.slice(&job, &collector), &headers),
         None => respond(&Body::new(snapshot.job_by_collector(&job)), &headers),
     }
+}
+
+async fn strategies(State(state): State<Arc<ServerState>>) -> Response {
+    let mut body = serde_json::to_vec_pretty(&state.strategies_document()).expect("JSON values serialize");
+    body.push(b'\n');
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 async fn readyz(State(state): State<Arc<ServerState>>) -> StatusCode {

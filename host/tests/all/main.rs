@@ -12,5 +12,6 @@ mod e2e_prometheus;
 mod faults;
 mod fuzz_corpus;
 mod relabel_promtool;
+mod reload;
 mod scrape_configs;
 mod support;
