@@ -230,3 +230,34 @@ fn a_bad_config_is_refused_with_the_key_named_and_unknown_keys_warn() {
     let log = std::fs::read_to_string(&a.log).unwrap();
     assert!(log.contains("unknown key `surprise_key` is ignored"), "{log}");
 }
+
+/// `scripts/run-example`'s allocator: the bundled example config, as shipped,
+/// starts and serves every job's targets.
+#[test]
+fn the_bundled_local_example_runs_and_serves_its_jobs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let port = free_port();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_target-allocator"))
+        .arg("--config-file")
+        .arg(root.join("examples/local/targetallocator.yaml"))
+        .arg(format!("--listen-addr=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .expect("start the allocator");
+    let _running = RunningAllocator { child, port, log: log.path().to_path_buf() };
+    let served = |job: &str| {
+        ["collector-0", "collector-1", "collector-2"]
+            .iter()
+            .map(|c| targets_of(port, &format!("/jobs/{job}/targets?collector_id={c}")).len())
+            .sum::<usize>()
+    };
+    let expected = [("node", 4), ("apps", 4), ("blackbox", 2)];
+    wait_for("the example's jobs to be served", || {
+        http_get(port, "/readyz").is_ok_and(|(s, _)| s == 200)
+            && expected.iter().all(|&(job, count)| served(job) == count)
+    });
+    let log = std::fs::read_to_string(log.path()).unwrap();
+    assert!(!log.contains("ERROR"), "{log}");
+}

@@ -124,7 +124,7 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 
 /// The allocator binary running as a server; killed when dropped.
 pub struct RunningAllocator {
-    child: std::process::Child,
+    pub child: std::process::Child,
     pub port: u16,
     pub log: std::path::PathBuf,
 }
