@@ -20,6 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/all/plugin_files.rs"]
+mod plugin_files;
+use plugin_files::{new_build, write_atomically};
+
 const COLLECTORS: usize = 10;
 
 fn main() {
@@ -217,36 +221,6 @@ fn write_targets(path: &Path, count: usize) {
         .collect();
     let groups = serde_json::json!([{ "targets": targets, "labels": { "team": "bench" } }]);
     std::fs::write(path, serde_json::to_vec(&groups).unwrap()).unwrap();
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
-/// The same component plus a custom section: a new digest, the same code.
-fn new_build(bytes: &[u8], tag: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let mut contents = Vec::new();
-    leb(9, &mut contents);
-    contents.extend_from_slice(b"build-tag");
-    contents.extend_from_slice(tag.as_bytes());
-    let mut out = bytes.to_vec();
-    out.push(0);
-    leb(contents.len(), &mut out);
-    out.extend_from_slice(&contents);
-    out
 }
 
 /// A blocking HTTP/1.1 GET; status and body (responses here are not chunked).

@@ -11,6 +11,7 @@ mod deploy;
 mod e2e_prometheus;
 mod faults;
 mod fuzz_corpus;
+mod plugin_files;
 mod relabel_promtool;
 mod reload;
 mod scrape_configs;

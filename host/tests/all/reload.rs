@@ -13,6 +13,7 @@ use target_allocator::allocation::{Allocator, StrategyChoice};
 use target_allocator::runtime::{CodeCache, LoadError, Runtime, RuntimeConfig, StrategyPre, StrategySource};
 use target_allocator::strategies::StrategyCatalog;
 
+use crate::plugin_files::{new_build, write_atomically};
 use crate::support::{
     Process, addresses, builtin, collectors, free_port, http_get, load_test_guest, runtime, target,
     test_guest_path, wait_for,
@@ -24,39 +25,6 @@ use crate::support::{
 fn component(package: &str) -> Vec<u8> {
     let path = Path::new(env!("TA_TEST_GUESTS_DIR")).join(format!("{package}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The same component with a custom section appended: another sha256, the
-/// same behaviour. Stands in for "a new build of the plugin".
-fn new_build(bytes: &[u8], tag: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"build-tag";
-    let mut contents = Vec::new();
-    leb(name.len(), &mut contents);
-    contents.extend_from_slice(name);
-    contents.extend_from_slice(tag.as_bytes());
-    let mut out = bytes.to_vec();
-    out.push(0);
-    leb(contents.len(), &mut out);
-    out.extend_from_slice(&contents);
-    out
-}
-
-/// Writes through a temporary file and a rename, as deployment tools do.
-fn write_atomically(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
