@@ -25,12 +25,14 @@ pub enum ChoiceError {
     Unknown { name: String, available: String },
     #[error("strategy {name:?} rejected its options: {message}")]
     InvalidOptions { name: String, message: String },
-    #[error("strategy {name:?} failed while checking its options: {source}")]
-    Failed { name: String, source: crate::runtime::CallError },
-    #[error("loading {path}: {source}")]
-    Load { path: String, source: LoadError },
-    #[error("reading {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    // The cause is part of each message (logs print messages only), so it is
+    // not also a `source`: error chains would print it twice.
+    #[error("strategy {name:?} failed while checking its options: {error}")]
+    Failed { name: String, error: crate::runtime::CallError },
+    #[error("loading {path}: {error}")]
+    Load { path: String, error: LoadError },
+    #[error("reading {path}: {error}")]
+    Read { path: String, error: std::io::Error },
 }
 
 /// Strategies by the name they report.
@@ -240,9 +242,9 @@ impl StrategyCatalog {
     pub fn load_file(&mut self, path: &Path) -> Result<Arc<StrategyPre>, ChoiceError> {
         let shown = path.display().to_string();
         let bytes =
-            std::fs::read(path).map_err(|source| ChoiceError::Read { path: shown.clone(), source })?;
+            std::fs::read(path).map_err(|error| ChoiceError::Read { path: shown.clone(), error })?;
         let strategy = StrategyPre::prepare(&self.runtime, &bytes, StrategySource::File(path.to_path_buf()))
-            .map_err(|source| ChoiceError::Load { path: shown, source })?;
+            .map_err(|error| ChoiceError::Load { path: shown, error })?;
         let strategy = Arc::new(strategy);
         self.by_name.insert(strategy.name().to_string(), strategy.clone());
         Ok(strategy)
@@ -302,6 +304,6 @@ fn check_options(strategy: &dyn Assigner, options: &str) -> Result<(), ChoiceErr
     match strategy.validate_options(options) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(message)) => Err(ChoiceError::InvalidOptions { name, message }),
-        Err(source) => Err(ChoiceError::Failed { name, source }),
+        Err(error) => Err(ChoiceError::Failed { name, error }),
     }
 }
