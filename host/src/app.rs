@@ -35,6 +35,10 @@ use crate::strategies::StrategyCatalog;
 pub const DISCOVERY_DEBOUNCE: Duration = Duration::from_millis(500);
 /// A steady stream of updates is still applied at least this often.
 pub const MAX_DISCOVERY_DELAY: Duration = Duration::from_secs(5);
+/// After a reload restarts discovery, a job keeps its old targets until all
+/// its sources have reported, but no longer than this: a source that cannot
+/// answer (an http_sd endpoint that is down) must not freeze the job.
+pub const MAX_RESYNC_DELAY: Duration = Duration::from_secs(30);
 
 /// How to start the server.
 #[derive(Clone, Debug)]
@@ -186,6 +190,17 @@ struct Window {
     resynced: BTreeSet<Arc<str>>,
 }
 
+impl Window {
+    fn new() -> Window {
+        Window {
+            started: Instant::now(),
+            dirty: BTreeSet::new(),
+            deltas: Vec::new(),
+            resynced: BTreeSet::new(),
+        }
+    }
+}
+
 /// The allocation thread's state: the only owner of the [`Allocator`].
 struct Allocation {
     config: AllocatorConfig,
@@ -196,6 +211,8 @@ struct Allocation {
     /// heard from all their sources: their targets stay as they were until
     /// then, so a reload never empties a job.
     resyncing: HashMap<Arc<str>, usize>,
+    /// When the jobs still resyncing are taken as they are (see [`MAX_RESYNC_DELAY`]).
+    resync_deadline: Option<Instant>,
     scrape_configs: (Arc<Body>, Arc<Body>),
     discovery: Option<DiscoveryManager>,
     generation: u64,
@@ -220,6 +237,7 @@ impl Allocation {
             jobs: JobTargets::default(),
             processors: HashMap::new(),
             resyncing: HashMap::new(),
+            resync_deadline: None,
             scrape_configs: (Arc::new(Body::new("{}")), Arc::new(Body::new("{}"))),
             discovery: None,
             generation: 0,
@@ -242,24 +260,28 @@ impl Allocation {
         self.set_collectors();
         self.start_discovery();
         self.resyncing.clear();
+        self.resync_deadline = None;
         self.publish(None);
         let mut window: Option<Window> = None;
         loop {
-            let event = match &window {
-                None => match events.recv() {
-                    Ok(event) => event,
-                    Err(_) => return,
-                },
-                Some(w) => {
-                    let left = MAX_DISCOVERY_DELAY.saturating_sub(w.started.elapsed());
-                    match events.recv_timeout(DISCOVERY_DEBOUNCE.min(left)) {
-                        Ok(event) => event,
-                        Err(RecvTimeoutError::Timeout) => {
-                            self.flush(window.take().expect("open window"));
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => return,
+            let window_wait = window
+                .as_ref()
+                .map(|w| DISCOVERY_DEBOUNCE.min(MAX_DISCOVERY_DELAY.saturating_sub(w.started.elapsed())));
+            let resync_wait = self.resync_deadline.map(|at| at.saturating_duration_since(Instant::now()));
+            let received = match (window_wait, resync_wait) {
+                (None, None) => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                (a, b) => events.recv_timeout(a.into_iter().chain(b).min().expect("a wait")),
+            };
+            let event = match received {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    let mut w = window.take().unwrap_or_else(Window::new);
+                    if self.resync_deadline.is_some_and(|at| at <= Instant::now()) {
+                        self.give_up_resync(&mut w);
                     }
+                    self.flush(w);
+                    continue;
                 }
             };
             match event {
@@ -267,12 +289,7 @@ impl Allocation {
                     if generation != self.generation {
                         continue;
                     }
-                    let w = window.get_or_insert_with(|| Window {
-                        started: Instant::now(),
-                        dirty: BTreeSet::new(),
-                        deltas: Vec::new(),
-                        resynced: BTreeSet::new(),
-                    });
+                    let w = window.get_or_insert_with(Window::new);
                     self.record(update, w);
                     if w.started.elapsed() >= MAX_DISCOVERY_DELAY {
                         self.flush(window.take().expect("open window"));
@@ -307,12 +324,29 @@ impl Allocation {
             if self.jobs.sources_reported(&job) >= expected {
                 self.resyncing.remove(&job);
                 window.resynced.insert(job);
+                if self.resyncing.is_empty() {
+                    self.resync_deadline = None;
+                }
             }
             return;
         }
         if let Some(delta) = delta {
             window.dirty.insert(job);
             window.deltas.push(delta);
+        }
+    }
+
+    /// Takes the jobs still resyncing as their sources have reported so far.
+    fn give_up_resync(&mut self, window: &mut Window) {
+        self.resync_deadline = None;
+        for (job, expected) in self.resyncing.drain() {
+            tracing::warn!(
+                job = %job,
+                reported = self.jobs.sources_reported(&job),
+                sources = expected,
+                "not every discovery source of the job reported within {MAX_RESYNC_DELAY:?} of the reload; serving what they have"
+            );
+            window.resynced.insert(job);
         }
     }
 
@@ -407,6 +441,7 @@ impl Allocation {
             .iter()
             .map(|job| (Arc::from(job.job_name.as_str()), DiscoveryManager::source_count(job)))
             .collect();
+        self.resync_deadline = (!self.resyncing.is_empty()).then(|| Instant::now() + MAX_RESYNC_DELAY);
         self.jobs = JobTargets::default();
         self.scrape_configs = (
             Arc::new(Body::new(render_scrape_configs(jobs, true))),

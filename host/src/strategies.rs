@@ -241,8 +241,7 @@ impl StrategyCatalog {
     /// replacing a strategy of the same name.
     pub fn load_file(&mut self, path: &Path) -> Result<Arc<StrategyPre>, ChoiceError> {
         let shown = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|error| ChoiceError::Read { path: shown.clone(), error })?;
+        let bytes = std::fs::read(path).map_err(|error| ChoiceError::Read { path: shown.clone(), error })?;
         let strategy = StrategyPre::prepare(&self.runtime, &bytes, StrategySource::File(path.to_path_buf()))
             .map_err(|error| ChoiceError::Load { path: shown, error })?;
         let strategy = Arc::new(strategy);

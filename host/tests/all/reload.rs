@@ -674,3 +674,33 @@ fn config_reloads_apply_valid_changes_and_refuse_invalid_ones() {
     assert!(server.strategies()["config_error"].is_null());
     assert!(metrics.contains("opentelemetry_allocator_collectors_discovered 3"), "{metrics}");
 }
+
+/// After a reload, a job whose discovery cannot report every source (here an
+/// http_sd endpoint nobody listens on) keeps its targets, then, once the
+/// resync deadline passes, serves what its other sources reported.
+#[test]
+fn a_job_with_a_silent_source_is_resynced_after_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plugins, cache) = (dir.path().join("plugins"), dir.path().join("cache"));
+    std::fs::create_dir(&plugins).unwrap();
+    let config = dir.path().join("targetallocator.yaml");
+    let port = free_port();
+    let silent = format!("http://127.0.0.1:{}/sd", free_port());
+    let good = config_text(port, &plugins, &cache, "consistent-hashing", &["c1", "c2"])
+        + &format!("      http_sd_configs:\n        - url: {silent}\n          refresh_interval: 1h\n");
+    std::fs::write(&config, &good).unwrap();
+    let server = Server::start(&config, port);
+
+    // One more static target: the reload restarts discovery; the static
+    // source reports at once, the http_sd one never does.
+    let extra = good.replace("        - targets: [", "        - targets: ['10.200.0.1:80', ");
+    assert_ne!(extra, good);
+    write_atomically(&config, extra.as_bytes());
+    wait_for("the reload", || {
+        server.metrics().contains("opentelemetry_allocator_config_reloads_total{result=\"success\"} 2")
+    });
+    assert_eq!(server.total("web"), TARGETS, "the job keeps its targets while its sources resync");
+    wait_for("the resync deadline", || server.total("web") == TARGETS + 1);
+    let log = server.log_text();
+    assert!(log.contains("not every discovery source of the job reported"), "{log}");
+}
