@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -18,6 +18,9 @@ use crate::config::{
     AllocatorConfig, CliOverrides, Environment, FILTER_RELABEL_CONFIG, load_config, socket_addr,
 };
 use crate::discovery::{DiscoveryManager, DiscoveryUpdate, JobProcessor, JobTargets};
+use crate::kubernetes::client::ClusterSource;
+use crate::kubernetes::collectors;
+use crate::kubernetes::watch::{WatchHub, WatchKey, resource_name};
 use crate::metrics::{
     ActiveStrategyLabels, AllocateLabels, CallLabels, CollectorLabels, JobLabel, Metrics, SourceLabel,
     StrategyLabel,
@@ -25,6 +28,7 @@ use crate::metrics::{
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::server::{Body, ServerState, Snapshot, render_scrape_configs, router};
 use crate::strategies::StrategyCatalog;
+use k8s_openapi::api::core::v1::Pod;
 
 /// Discovery updates arriving within this window are applied together.
 pub const DISCOVERY_DEBOUNCE: Duration = Duration::from_millis(500);
@@ -46,14 +50,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         tracing::warn!("{warning}");
     }
     refuse_unavailable_features(&config)?;
-    let Some(static_collectors) = config.collectors.clone() else {
-        bail!(
-            "collector discovery from Kubernetes (collector_namespace {:?}) is not available in this version; \
-             list the collectors under `collectors:` in {}",
-            config.collector_namespace,
-            options.config_file.display()
-        );
-    };
+    let collector_source = CollectorSource::from_config(&config)?;
     let runtime = Runtime::new(RuntimeConfig::default())
         .map_err(|e| anyhow::anyhow!("starting the Wasm runtime: {e:#}"))?;
     let mut catalog = StrategyCatalog::with_builtins(runtime).context("loading the built-in strategies")?;
@@ -64,20 +61,20 @@ pub fn serve(options: ServeOptions) -> Result<()> {
     let listen = socket_addr(&config.listen_addr).map_err(anyhow::Error::msg)?;
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    let (updates_tx, updates_rx) = channel::<DiscoveryUpdate>();
+    let (inputs_tx, inputs_rx) = channel::<Input>();
+    let updates_tx = forward_discovery(inputs_tx.clone())?;
+    let (initial_collectors, _collector_discovery) = collector_source.start(&tokio, inputs_tx)?;
     let _discovery = {
         let _guard = tokio.enter();
         DiscoveryManager::start(&config.prometheus, updates_tx)
     };
-    let collectors: Vec<Collector> =
-        static_collectors.iter().map(|c| Collector::new(&c.id, c.node.as_deref())).collect();
     let allocation = {
         let state = state.clone();
         let metrics = metrics.clone();
         let config = config.clone();
         std::thread::Builder::new()
             .name("allocation".into())
-            .spawn(move || allocation_loop(config, choice, collectors, updates_rx, state, metrics))
+            .spawn(move || allocation_loop(config, choice, initial_collectors, inputs_rx, state, metrics))
             .context("starting the allocation thread")?
     };
     tokio.block_on(async move {
@@ -91,6 +88,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             .context("serving HTTP")
     })?;
     drop(_discovery);
+    drop(_collector_discovery);
     drop(allocation);
     Ok(())
 }
@@ -136,25 +134,101 @@ fn choose_strategy(catalog: &mut StrategyCatalog, config: &AllocatorConfig) -> R
     Ok(choice)
 }
 
+/// What the allocation thread reacts to.
+pub enum Input {
+    /// The complete current groups of one discovery source.
+    Discovery(DiscoveryUpdate),
+    /// The complete current collector set (Kubernetes collector discovery).
+    Collectors(Vec<Collector>),
+}
+
+/// Discovery tasks send plain [`DiscoveryUpdate`]s; a small thread wraps
+/// them into the allocation thread's [`Input`]s.
+fn forward_discovery(inputs: Sender<Input>) -> Result<Sender<DiscoveryUpdate>> {
+    let (updates_tx, updates_rx) = channel::<DiscoveryUpdate>();
+    std::thread::Builder::new()
+        .name("discovery-forward".into())
+        .spawn(move || {
+            for update in updates_rx {
+                if inputs.send(Input::Discovery(update)).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("starting the discovery forwarding thread")?;
+    Ok(updates_tx)
+}
+
+/// Where the collectors come from: the config's static `collectors:` list,
+/// or the collector pods in Kubernetes (the reference's only source).
+enum CollectorSource {
+    Static(Vec<Collector>),
+    Kubernetes { cluster: ClusterSource, namespace: String, label_selector: Option<String>, grace: Duration },
+}
+
+impl CollectorSource {
+    fn from_config(config: &AllocatorConfig) -> Result<CollectorSource> {
+        Ok(match &config.collectors {
+            Some(list) => CollectorSource::Static(
+                list.iter().map(|c| Collector::new(&c.id, c.node.as_deref())).collect(),
+            ),
+            None => CollectorSource::Kubernetes {
+                cluster: ClusterSource::for_allocator(config.kube_config_file_path.as_deref()),
+                namespace: config.collector_namespace.clone(),
+                label_selector: collectors::label_selector(config.collector_selector.as_ref())?,
+                grace: config.collector_not_ready_grace_period,
+            },
+        })
+    }
+
+    /// The collectors to start with, and the running discovery (if any),
+    /// which sends later sets to `inputs`. Stops when the guard is dropped.
+    fn start(
+        self,
+        tokio: &tokio::runtime::Runtime,
+        inputs: Sender<Input>,
+    ) -> Result<(Vec<Collector>, Option<tokio::task::JoinHandle<()>>)> {
+        let (cluster, namespace, label_selector, grace) = match self {
+            CollectorSource::Static(list) => return Ok((list, None)),
+            CollectorSource::Kubernetes { cluster, namespace, label_selector, grace } => {
+                (cluster, namespace, label_selector, grace)
+            }
+        };
+        let client = tokio
+            .block_on(cluster.client())
+            .with_context(|| format!("collector discovery in namespace {namespace:?}"))?;
+        tracing::info!(
+            cluster = %cluster.describe(), %namespace, selector = ?label_selector,
+            "discovering collectors from Kubernetes"
+        );
+        let key = WatchKey {
+            cluster: cluster.describe(),
+            resource: resource_name::<Pod>(),
+            namespace: Some(namespace),
+            label_selector,
+            field_selector: None,
+        };
+        let _guard = tokio.enter();
+        let pods = WatchHub::new().watch::<Pod>(&client, key);
+        let task = tokio.spawn(collectors::run_collector_discovery(pods, grace, move |set| {
+            inputs.send(Input::Collectors(set)).is_ok()
+        }));
+        Ok((Vec::new(), Some(task)))
+    }
+}
+
 fn allocation_loop(
     config: AllocatorConfig,
     choice: StrategyChoice,
     collectors: Vec<Collector>,
-    updates: Receiver<DiscoveryUpdate>,
+    inputs: Receiver<Input>,
     state: Arc<ServerState>,
     metrics: Arc<Metrics>,
 ) {
     let strategy = choice.primary.name().to_string();
     record_active_strategy(&metrics, &choice);
     let mut allocator = Allocator::new(choice);
-    let started = Instant::now();
-    metrics.collectors_discovered.set(collectors.len() as i64);
-    let report = allocator.set_collectors(collectors);
-    record_step(&metrics, &strategy, "SetCollectors", started, &report);
-    metrics
-        .collectors_allocatable
-        .get_or_create(&StrategyLabel { strategy: strategy.clone() })
-        .set(allocator.collectors().len() as i64);
+    apply_collectors(&mut allocator, collectors, &metrics, &strategy);
     metrics.events.get_or_create(&SourceLabel { source: "EventSourceConfigMap".into() }).inc();
 
     let scrape_configs = (
@@ -176,46 +250,83 @@ fn allocation_loop(
         .collect();
     let mut jobs = JobTargets::default();
     loop {
-        let Ok(first) = updates.recv() else { return };
+        let Ok(first) = inputs.recv() else { return };
         let mut dirty = BTreeSet::new();
         let mut deltas = Vec::new();
+        let mut new_collectors = None;
         let window_started = Instant::now();
         let mut next = Some(first);
-        while let Some(update) = next.take() {
-            let job = update.source.job.clone();
-            let Some(processor) = processors.get(&*job) else { continue };
-            if let Some(delta) = jobs.apply(update, processor) {
-                dirty.insert(job.clone());
-                deltas.push(delta);
+        while let Some(input) = next.take() {
+            match input {
+                Input::Discovery(update) => {
+                    let job = update.source.job.clone();
+                    if let Some(processor) = processors.get(&*job)
+                        && let Some(delta) = jobs.apply(update, processor)
+                    {
+                        dirty.insert(job.clone());
+                        deltas.push(delta);
+                    }
+                }
+                // Collector sets come debounced: apply without waiting further.
+                Input::Collectors(set) => {
+                    new_collectors = Some(set);
+                    break;
+                }
             }
             if window_started.elapsed() >= MAX_DISCOVERY_DELAY {
                 break;
             }
-            match updates.recv_timeout(DISCOVERY_DEBOUNCE) {
-                Ok(update) => next = Some(update),
+            match inputs.recv_timeout(DISCOVERY_DEBOUNCE) {
+                Ok(input) => next = Some(input),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        if dirty.is_empty() {
+        // New collectors first, so new targets are placed once, on them.
+        let collectors_changed = new_collectors.is_some();
+        if let Some(set) = new_collectors {
+            apply_collectors(&mut allocator, set, &metrics, &strategy);
+        }
+        if !dirty.is_empty() {
+            let started = Instant::now();
+            let report = allocator.apply_deltas(deltas);
+            for (job, count) in jobs.discovered_per_job() {
+                metrics.targets.get_or_create(&JobLabel { job_name: job.to_string() }).set(count as i64);
+            }
+            metrics.targets_remaining.set(allocator.target_count() as i64);
+            record_step(&metrics, &strategy, "SetTargets", started, &report);
+            tracing::debug!(
+                jobs = dirty.len(),
+                batch = report.batch,
+                moved = report.moved,
+                "applied discovery updates"
+            );
+        }
+        if collectors_changed {
+            publish(&allocator, None);
+        } else if !dirty.is_empty() {
+            publish(&allocator, Some(&dirty));
+        } else {
             continue;
         }
-        let started = Instant::now();
-        let report = allocator.apply_deltas(deltas);
-        for (job, count) in jobs.discovered_per_job() {
-            metrics.targets.get_or_create(&JobLabel { job_name: job.to_string() }).set(count as i64);
-        }
-        metrics.targets_remaining.set(allocator.target_count() as i64);
-        record_step(&metrics, &strategy, "SetTargets", started, &report);
-        publish(&allocator, Some(&dirty));
         record_targets_per_collector(&metrics, &strategy, &allocator);
-        tracing::debug!(
-            jobs = dirty.len(),
-            batch = report.batch,
-            moved = report.moved,
-            "applied discovery updates"
-        );
     }
+}
+
+fn apply_collectors(
+    allocator: &mut Allocator,
+    collectors: Vec<Collector>,
+    metrics: &Metrics,
+    strategy: &str,
+) {
+    let started = Instant::now();
+    metrics.collectors_discovered.set(collectors.len() as i64);
+    let report = allocator.set_collectors(collectors);
+    record_step(metrics, strategy, "SetCollectors", started, &report);
+    metrics
+        .collectors_allocatable
+        .get_or_create(&StrategyLabel { strategy: strategy.to_string() })
+        .set(allocator.collectors().len() as i64);
 }
 
 fn record_step(metrics: &Metrics, strategy: &str, method: &str, started: Instant, report: &AllocationReport) {

@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod e2e_prometheus;
 mod faults;
+mod kubernetes;
 mod relabel_promtool;
 mod scrape_configs;
 mod support;
