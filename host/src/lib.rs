@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod kubernetes;
 pub mod label_order;
 pub mod metrics;
 pub mod relabel;
