@@ -10,7 +10,7 @@ use super::labels::{
 };
 use super::pod::{BackingPods, pod_labels_dependencies};
 use super::service::service_labels;
-use super::{AttachMetadata, Dependency, Related};
+use super::{AttachMetadata, Dependency, Related, Role, group_source};
 use crate::allocation::TargetGroup;
 
 /// The endpoints' group: source `endpoints/<namespace>/<name>`, with the
@@ -22,7 +22,7 @@ pub fn endpoints_group(
 ) -> (String, TargetGroup) {
     let namespace = or_empty(&endpoints.metadata.namespace);
     let name = or_empty(&endpoints.metadata.name);
-    let source = format!("endpoints/{namespace}/{name}");
+    let source = group_source(Role::Endpoints, namespace, name);
     let mut labels = LabelSet::new();
     labels.set(NAMESPACE, namespace);
     if let Some(service) = related.service(namespace, name) {
@@ -70,7 +70,7 @@ pub fn endpoints_group(
             }
         }
     }
-    targets.extend(pods.uncovered_targets(related, attach));
+    targets.extend(pods.uncovered_targets());
     (source, group(labels, targets))
 }
 

@@ -11,7 +11,7 @@ use super::labels::{
 };
 use super::pod::{BackingPods, pod_labels_dependencies};
 use super::service::service_labels;
-use super::{AttachMetadata, Dependency, Related};
+use super::{AttachMetadata, Dependency, Related, Role, group_source};
 use crate::allocation::TargetGroup;
 
 /// The label naming the service a slice belongs to.
@@ -26,7 +26,7 @@ pub fn endpointslice_group(
     attach: &AttachMetadata,
 ) -> (String, TargetGroup) {
     let namespace = or_empty(&slice.metadata.namespace);
-    let source = format!("endpointslice/{namespace}/{}", or_empty(&slice.metadata.name));
+    let source = group_source(Role::EndpointSlice, namespace, or_empty(&slice.metadata.name));
     let mut labels = LabelSet::new();
     labels.set(NAMESPACE, namespace);
     labels.meta("endpointslice_address_type", slice.address_type.clone());
@@ -75,7 +75,7 @@ pub fn endpointslice_group(
             }
         }
     }
-    targets.extend(pods.uncovered_targets(related, attach));
+    targets.extend(pods.uncovered_targets());
     (source, group(labels, targets))
 }
 

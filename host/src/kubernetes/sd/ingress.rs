@@ -5,7 +5,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 
 use super::labels::{LabelSet, NAMESPACE, add_namespace_metadata, add_object_meta, group, or_empty};
 use super::service::namespace_dependency;
-use super::{AttachMetadata, Dependency, Related};
+use super::{AttachMetadata, Dependency, Related, Role, group_source};
 use crate::allocation::TargetGroup;
 
 /// The ingress's group: source `ingress/<namespace>/<name>`. Only
@@ -17,7 +17,7 @@ pub fn ingress_group(
     attach: &AttachMetadata,
 ) -> (String, TargetGroup) {
     let namespace = or_empty(&ingress.metadata.namespace);
-    let source = format!("ingress/{namespace}/{}", or_empty(&ingress.metadata.name));
+    let source = group_source(Role::Ingress, namespace, or_empty(&ingress.metadata.name));
     let spec = ingress.spec.as_ref();
     let mut labels = LabelSet::new();
     labels.set(NAMESPACE, namespace);

@@ -3,23 +3,38 @@
 //!
 //! Each role's function turns one watched object into the group Prometheus
 //! 3.x would send for it, with the same `__meta_kubernetes_*` labels (names,
-//! values, which ones are present), target addresses and group source
-//! (`pod/<ns>/<name>`, `service/<ns>/<name>`, `endpoints/<ns>/<name>`,
-//! `endpointslice/<ns>/<name>`, `node/<name>`, `ingress/<ns>/<name>`). Labels
-//! shared by every target of a group are the group's labels; the rest are the
-//! targets' own, as Prometheus splits them.
+//! values, which ones are present, empty values included), target addresses
+//! and group source ([`group_source`]). Labels shared by every target of a
+//! group are the group's labels; the rest are the targets' own, as
+//! Prometheus splits them.
 //!
-//! Pure functions only: no I/O, no watching, no caching. Objects a role needs
-//! besides its own (the pods behind endpoints, the node of a pod, …) are
-//! looked up through [`Related`], which the runner backs with its shared
-//! stores; the `*_dependencies` functions tell the runner which related objects a group
-//! read, so it can rebuild the group when one of them changes.
+//! Owns: label names and values, presence rules, addresses, sources. Must not
+//! touch: I/O, watching, caching, selectors, relabeling — these are pure
+//! functions. Objects a role needs besides its own (the pods and service
+//! behind endpoints, the node of a pod, …) are looked up through [`Related`],
+//! which the runner backs with its shared stores. The `*_dependencies`
+//! functions list the related objects a group was built from, so the runner
+//! can rebuild the group when one of them changes; they list every object
+//! read, which is more than Prometheus reacts to (it rebuilds endpoints only
+//! on a pod's phase change and endpoint slices never on pod changes), so
+//! groups are never staler than Prometheus's. A deleted object's group is
+//! the empty group under its [`group_source`].
+//!
+//! | role          | reads through [`Related`]                                              |
+//! |---------------|------------------------------------------------------------------------|
+//! | pod           | node (`attach.node`), namespace, ReplicaSet (`deployment`), Job (`cronjob`) |
+//! | service       | namespace (`attach.namespace`)                                         |
+//! | endpoints     | service of the same name, target pods (and what pod labels read), nodes, namespace |
+//! | endpointslice | service of `kubernetes.io/service-name`, target pods, nodes, namespace |
+//! | node          | nothing                                                                |
+//! | ingress       | namespace (`attach.namespace`)                                         |
 //!
 //! Differences from the contract first proposed: [`service_group`] and
 //! [`ingress_group`] take `related` and `attach` too (Prometheus attaches
 //! namespace metadata to them); [`AttachMetadata`] also has Prometheus's
 //! `deployment`, `job` and `cronjob` switches, which read ReplicaSets and Jobs
-//! through [`Related::replica_set`] and [`Related::job`].
+//! through [`Related::replica_set`] and [`Related::job`] (defaulting to
+//! unknown).
 
 mod endpoints;
 mod endpointslice;
@@ -108,6 +123,16 @@ pub trait Related {
     /// Jobs keeps this default and no cronjob label appears.
     fn job(&self, _namespace: &str, _name: &str) -> Option<Arc<Job>> {
         None
+    }
+}
+
+/// The source of a role's group for the object `namespace/name` (`name`
+/// alone for nodes), as Prometheus names it: what the runner sends an empty
+/// group under when the object is deleted.
+pub fn group_source(role: Role, namespace: &str, name: &str) -> String {
+    match role {
+        Role::Node => format!("node/{name}"),
+        _ => format!("{role}/{namespace}/{name}"),
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Node;
 
 use super::labels::{LabelSet, add_object_meta, group, join_host_port, or_empty, sanitize_label_name};
+use super::{Role, group_source};
 use crate::allocation::TargetGroup;
 
 /// Address types in the order the target address is picked from, as
@@ -18,7 +19,7 @@ const ADDRESS_PREFERENCE: [&str; 6] =
 /// sends nothing then, keeping whatever it had; here the group empties).
 pub fn node_group(node: &Node) -> (String, TargetGroup) {
     let name = or_empty(&node.metadata.name);
-    let source = format!("node/{name}");
+    let source = group_source(Role::Node, "", name);
     let mut labels = LabelSet::new();
     labels.meta("node_provider_id", node.spec.as_ref().map(|s| or_empty(&s.provider_id)).unwrap_or(""));
     let status = node.status.as_ref();

@@ -9,7 +9,7 @@ use super::labels::{
     LabelSet, NAMESPACE, add_container_port, add_namespace_metadata, add_node_metadata, add_object_meta,
     bool_value, containers, controller_of, group, join_host_port, or_empty,
 };
-use super::{AttachMetadata, Dependency, Related};
+use super::{AttachMetadata, Dependency, Related, Role, group_source};
 use crate::allocation::TargetGroup;
 
 /// The pod's group: source `pod/<namespace>/<name>`. A pod without an IP
@@ -17,7 +17,7 @@ use crate::allocation::TargetGroup;
 /// is unknown when node metadata is attached (Prometheus waits for the node).
 pub fn pod_group(pod: &Pod, related: &dyn Related, attach: &AttachMetadata) -> (String, TargetGroup) {
     let namespace = or_empty(&pod.metadata.namespace);
-    let source = format!("pod/{namespace}/{}", or_empty(&pod.metadata.name));
+    let source = group_source(Role::Pod, namespace, or_empty(&pod.metadata.name));
     let status = pod.status.as_ref();
     let pod_ip = status.map(|s| or_empty(&s.pod_ip)).unwrap_or("");
     let node_name = node_name(pod);
@@ -168,7 +168,14 @@ fn container_id<'a>(statuses: &'a [ContainerStatus], name: &str) -> &'a str {
 /// their other container ports become targets of their own.
 #[derive(Default)]
 pub(super) struct BackingPods {
-    pods: Vec<(Arc<Pod>, Vec<i32>)>,
+    pods: Vec<BackingPod>,
+}
+
+struct BackingPod {
+    pod: Arc<Pod>,
+    /// Computed once: every target of the pod carries them.
+    labels: LabelSet,
+    covered_ports: Vec<i32>,
 }
 
 impl BackingPods {
@@ -191,7 +198,22 @@ impl BackingPods {
         related: &dyn Related,
         attach: &AttachMetadata,
     ) {
-        target.extend(pod_labels(pod, related, attach));
+        let same = |seen: &BackingPod| {
+            seen.pod.metadata.namespace == pod.metadata.namespace
+                && seen.pod.metadata.name == pod.metadata.name
+        };
+        let index = match self.pods.iter().position(same) {
+            Some(index) => index,
+            None => {
+                let labels = pod_labels(pod, related, attach);
+                self.pods.push(BackingPod { pod: pod.clone(), labels, covered_ports: Vec::new() });
+                self.pods.len() - 1
+            }
+        };
+        let seen = &mut self.pods[index];
+        seen.covered_ports.extend(port);
+        target.extend(seen.labels.clone());
+
         // Within a container the first matching port counts; a later
         // container with the port overrides an earlier one.
         let hit = containers(pod)
@@ -205,36 +227,26 @@ impl BackingPods {
                 target.meta("pod_container_port_protocol", protocol);
             }
         }
-
-        let key = |p: &Pod| (p.metadata.namespace.clone(), p.metadata.name.clone());
-        let index = match self.pods.iter().position(|(seen, _)| key(seen) == key(pod)) {
-            Some(index) => index,
-            None => {
-                self.pods.push((pod.clone(), Vec::new()));
-                self.pods.len() - 1
-            }
-        };
-        self.pods[index].1.extend(port);
     }
 
     /// One target per container port of the seen pods that no endpoint port
     /// covered, with the pod's labels; none for pods without an IP.
-    pub fn uncovered_targets(&self, related: &dyn Related, attach: &AttachMetadata) -> Vec<LabelSet> {
+    pub fn uncovered_targets(&self) -> Vec<LabelSet> {
         let mut targets = Vec::new();
-        for (pod, covered) in &self.pods {
-            let pod_ip = pod.status.as_ref().map(|s| or_empty(&s.pod_ip)).unwrap_or("");
+        for seen in &self.pods {
+            let pod_ip = seen.pod.status.as_ref().map(|s| or_empty(&s.pod_ip)).unwrap_or("");
             if pod_ip.is_empty() {
                 continue;
             }
-            for (container, is_init) in containers(pod) {
+            for (container, is_init) in containers(&seen.pod) {
                 for port in container.ports.iter().flatten() {
-                    if covered.contains(&port.container_port) {
+                    if seen.covered_ports.contains(&port.container_port) {
                         continue;
                     }
                     let mut target = LabelSet::new();
                     target.set("__address__", join_host_port(pod_ip, port.container_port));
                     add_container_port(&mut target, container, port, is_init);
-                    target.extend(pod_labels(pod, related, attach));
+                    target.extend(seen.labels.clone());
                     targets.push(target);
                 }
             }

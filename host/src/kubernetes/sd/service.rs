@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Service;
 use super::labels::{
     LabelSet, NAMESPACE, add_namespace_metadata, add_object_meta, group, join_host_port, or_empty,
 };
-use super::{AttachMetadata, Dependency, Related};
+use super::{AttachMetadata, Dependency, Related, Role, group_source};
 use crate::allocation::TargetGroup;
 
 /// The service's group: source `service/<namespace>/<name>`. Only
@@ -18,7 +18,7 @@ pub fn service_group(
 ) -> (String, TargetGroup) {
     let namespace = or_empty(&service.metadata.namespace);
     let name = or_empty(&service.metadata.name);
-    let source = format!("service/{namespace}/{name}");
+    let source = group_source(Role::Service, namespace, name);
     let mut labels = service_labels(service);
     if attach.namespace {
         add_namespace_metadata(&mut labels, related, namespace);

@@ -877,3 +877,13 @@ fn endpointslice_attach_metadata() {
     assert!(plain.targets.iter().all(|t| t.get("__meta_kubernetes_node_name").is_none()));
     assert!(plain.labels.get("__meta_kubernetes_namespace_label_team").is_none());
 }
+
+#[test]
+fn group_sources_for_deleted_objects() {
+    assert_eq!(group_source(Role::Pod, "ns", "p"), "pod/ns/p");
+    assert_eq!(group_source(Role::Service, "ns", "s"), "service/ns/s");
+    assert_eq!(group_source(Role::Endpoints, "ns", "e"), "endpoints/ns/e");
+    assert_eq!(group_source(Role::EndpointSlice, "ns", "e"), "endpointslice/ns/e");
+    assert_eq!(group_source(Role::Ingress, "ns", "i"), "ingress/ns/i");
+    assert_eq!(group_source(Role::Node, "", "n"), "node/n");
+}
