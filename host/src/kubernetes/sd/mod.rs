@@ -96,6 +96,14 @@ impl fmt::Display for Role {
 #[error("unknown Kubernetes SD role {0:?}")]
 pub struct UnknownRole(pub String);
 
+impl<'de> serde::Deserialize<'de> for Role {
+    /// From its configuration name, rejecting unknown roles as Prometheus does.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Role, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Role {
     type Err = UnknownRole;
 
@@ -136,8 +144,11 @@ pub fn group_source(role: Role, namespace: &str, name: &str) -> String {
     }
 }
 
-/// `attach_metadata` of a `kubernetes_sd_config`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `attach_metadata` of a `kubernetes_sd_config`; deserializes from its
+/// configuration form (absent switches off, unknown ones rejected as
+/// Prometheus's strict parsing does).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AttachMetadata {
     /// Node name, labels and annotations on pod, endpoints and endpointslice
     /// targets. In the pod role, a pod whose node is unknown has no targets.

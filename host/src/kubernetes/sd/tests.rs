@@ -887,3 +887,52 @@ fn group_sources_for_deleted_objects() {
     assert_eq!(group_source(Role::Ingress, "ns", "i"), "ingress/ns/i");
     assert_eq!(group_source(Role::Node, "", "n"), "node/n");
 }
+
+#[test]
+fn role_and_attach_metadata_deserialize_from_configuration() {
+    assert_eq!(serde_json::from_value::<Role>(json!("endpointslice")).unwrap(), Role::EndpointSlice);
+    let err = serde_json::from_value::<Role>(json!("Pod")).unwrap_err().to_string();
+    assert!(err.contains("unknown Kubernetes SD role \"Pod\""), "{err}");
+    let attach: AttachMetadata = serde_json::from_value(json!({"node": true, "cronjob": true})).unwrap();
+    assert_eq!(attach, AttachMetadata { node: true, cronjob: true, ..NONE });
+    assert_eq!(serde_json::from_value::<AttachMetadata>(json!({})).unwrap(), NONE);
+    assert!(serde_json::from_value::<AttachMetadata>(json!({"nodes": true})).is_err());
+}
+
+#[test]
+fn endpoint_port_matching_later_container_wins_and_ipless_pods_add_no_targets() {
+    // Two containers declare the endpoint's port: the later one is reported.
+    // The pod has no IP, so its other ports give no targets.
+    let pod: Pod = object(json!({
+        "metadata": {"name": "p", "namespace": "ns"},
+        "spec": {"containers": [
+            {"name": "first", "image": "f", "ports": [{"name": "a", "containerPort": 80, "protocol": "TCP"}]},
+            {"name": "second", "image": "s", "ports": [
+                {"name": "b", "containerPort": 80, "protocol": "TCP"},
+                {"name": "c", "containerPort": 80, "protocol": "UDP"},
+                {"name": "other", "containerPort": 81},
+            ]},
+        ]},
+    }));
+    let slice: k8s_openapi::api::discovery::v1::EndpointSlice = object(json!({
+        "metadata": {"name": "s", "namespace": "ns"},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.1.1.1"], "targetRef": {"kind": "Pod", "name": "p", "namespace": "ns"}}],
+        "ports": [{"port": 80}],
+    }));
+    let store = Store::default().with_pod(pod);
+    let group = endpointslice_group(&slice, &store, &NONE).1;
+    assert_eq!(group.targets.len(), 1);
+    let target = &group.targets[0];
+    assert_eq!(target.get("__meta_kubernetes_pod_container_name"), Some("second"));
+    assert_eq!(target.get("__meta_kubernetes_pod_container_port_name"), Some("b"));
+    assert_eq!(target.get("__meta_kubernetes_pod_container_port_protocol"), Some("TCP"));
+    assert_eq!(target.get("__meta_kubernetes_pod_ip"), Some(""));
+    assert_eq!(target.get("__meta_kubernetes_pod_ready"), Some("unknown"));
+    // Without a service label the slice has no service labels or dependency.
+    assert_eq!(group.labels.get("__meta_kubernetes_service_name"), None);
+    assert_eq!(
+        endpointslice_dependencies(&slice, &store, &NONE),
+        vec![Dependency::Pod { namespace: "ns".into(), name: "p".into() }]
+    );
+}
