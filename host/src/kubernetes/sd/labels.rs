@@ -124,10 +124,15 @@ pub fn containers(pod: &Pod) -> impl Iterator<Item = (&Container, bool)> {
 /// The labels describing one container port, shared by the pod role and the
 /// endpoints roles' targets for ports no endpoint covers.
 pub fn add_container_port(out: &mut LabelSet, container: &Container, port: &ContainerPort, is_init: bool) {
-    out.meta("pod_container_name", container.name.clone());
-    out.meta("pod_container_image", or_empty(&container.image));
+    add_container(out, container, is_init);
     out.meta("pod_container_port_name", or_empty(&port.name));
     out.meta("pod_container_port_number", port.container_port.to_string());
     out.meta("pod_container_port_protocol", or_empty(&port.protocol));
+}
+
+/// The labels describing a container, port or not.
+pub fn add_container(out: &mut LabelSet, container: &Container, is_init: bool) {
+    out.meta("pod_container_name", container.name.clone());
+    out.meta("pod_container_image", or_empty(&container.image));
     out.meta("pod_container_init", bool_value(is_init));
 }

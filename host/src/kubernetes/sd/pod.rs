@@ -6,8 +6,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{ContainerStatus, ObjectReference, Pod};
 
 use super::labels::{
-    LabelSet, NAMESPACE, add_container_port, add_namespace_metadata, add_node_metadata, add_object_meta,
-    bool_value, containers, controller_of, group, join_host_port, or_empty,
+    LabelSet, NAMESPACE, add_container, add_container_port, add_namespace_metadata, add_node_metadata,
+    add_object_meta, containers, controller_of, group, join_host_port, or_empty,
 };
 use super::{AttachMetadata, Dependency, Related, Role, group_source};
 use crate::allocation::TargetGroup;
@@ -47,9 +47,7 @@ pub fn pod_group(pod: &Pod, related: &dyn Related, attach: &AttachMetadata) -> (
         if ports.is_empty() {
             let mut target = LabelSet::new();
             target.set("__address__", pod_ip);
-            target.meta("pod_container_name", container.name.clone());
-            target.meta("pod_container_image", or_empty(&container.image));
-            target.meta("pod_container_init", bool_value(is_init));
+            add_container(&mut target, container, is_init);
             target.meta("pod_container_id", container_id);
             targets.push(target);
             continue;
