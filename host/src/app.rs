@@ -20,6 +20,7 @@ use crate::config::{
 use crate::discovery::{DiscoveryManager, DiscoveryUpdate, JobProcessor, JobTargets};
 use crate::kubernetes::client::ClusterSource;
 use crate::kubernetes::collectors;
+use crate::kubernetes::sd_runner::KubernetesSd;
 use crate::kubernetes::watch::{WatchHub, WatchKey, resource_name};
 use crate::metrics::{
     ActiveStrategyLabels, AllocateLabels, CallLabels, CollectorLabels, JobLabel, Metrics, SourceLabel,
@@ -63,10 +64,13 @@ pub fn serve(options: ServeOptions) -> Result<()> {
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     let (inputs_tx, inputs_rx) = channel::<Input>();
     let updates_tx = forward_discovery(inputs_tx.clone())?;
-    let (initial_collectors, _collector_discovery) = collector_source.start(&tokio, inputs_tx)?;
-    let _discovery = {
+    // One hub: collector discovery and every kubernetes_sd entry share watches.
+    let hub = WatchHub::new();
+    let (initial_collectors, _collector_discovery) = collector_source.start(&tokio, &hub, inputs_tx)?;
+    let (_discovery, _kubernetes_sd) = {
         let _guard = tokio.enter();
-        DiscoveryManager::start(&config.prometheus, updates_tx)
+        let kubernetes_sd = KubernetesSd::start(&config.prometheus, hub, updates_tx.clone())?;
+        (DiscoveryManager::start(&config.prometheus, updates_tx), kubernetes_sd)
     };
     let allocation = {
         let state = state.clone();
@@ -88,6 +92,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             .context("serving HTTP")
     })?;
     drop(_discovery);
+    drop(_kubernetes_sd);
     drop(_collector_discovery);
     drop(allocation);
     Ok(())
@@ -104,7 +109,7 @@ fn refuse_unavailable_features(config: &AllocatorConfig) -> Result<()> {
     }
     for job in &config.prometheus.scrape_configs {
         for key in job.printed.keys().filter(|k| k.ends_with("_sd_configs")) {
-            if !matches!(key.as_str(), "file_sd_configs" | "http_sd_configs") {
+            if !matches!(key.as_str(), "file_sd_configs" | "http_sd_configs" | "kubernetes_sd_configs") {
                 tracing::warn!(job = %job.job_name, "`{key}` is served in /scrape_configs but not run by this version: the job gets no targets from it");
             }
         }
@@ -186,6 +191,7 @@ impl CollectorSource {
     fn start(
         self,
         tokio: &tokio::runtime::Runtime,
+        hub: &WatchHub,
         inputs: Sender<Input>,
     ) -> Result<(Vec<Collector>, Option<tokio::task::JoinHandle<()>>)> {
         let (cluster, namespace, label_selector, grace) = match self {
@@ -209,7 +215,7 @@ impl CollectorSource {
             field_selector: None,
         };
         let _guard = tokio.enter();
-        let pods = WatchHub::new().watch::<Pod>(&client, key);
+        let pods = hub.watch::<Pod>(&client, key);
         let task = tokio.spawn(collectors::run_collector_discovery(pods, grace, move |set| {
             inputs.send(Input::Collectors(set)).is_ok()
         }));

@@ -83,7 +83,9 @@ pub fn parse_sd_configs(job: &ScrapeConfig) -> Result<Vec<KubernetesSdConfig>, S
 
 fn parse_entry(job: &str, index: usize, entry: &Value) -> Result<KubernetesSdConfig, SdConfigError> {
     let err = |key: &str, message: String| SdConfigError { job: job.into(), index, key: key.into(), message };
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let text = |v: &Value, key: &str| {
+        v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+    };
     let role_of = |v: Option<&str>, key: &str| -> Result<Role, SdConfigError> {
         let name = v.ok_or_else(|| err(key, "is required".into()))?;
         name.parse::<Role>().map_err(|e| err(key, e.to_string()))
@@ -95,7 +97,8 @@ fn parse_entry(job: &str, index: usize, entry: &Value) -> Result<KubernetesSdCon
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default();
-    let own_namespace = namespaces.and_then(|n| n.get("own_namespace")).and_then(Value::as_bool).unwrap_or(false);
+    let own_namespace =
+        namespaces.and_then(|n| n.get("own_namespace")).and_then(Value::as_bool).unwrap_or(false);
     let mut selectors = HashMap::new();
     for (i, selector) in entry.get("selectors").and_then(Value::as_array).into_iter().flatten().enumerate() {
         let key = format!("selectors[{i}].role");
@@ -160,7 +163,8 @@ impl KubernetesSd {
         let mut parsed = Vec::new();
         for job in &config.scrape_configs {
             for (i, entry) in parse_sd_configs(job)?.into_iter().enumerate() {
-                let source = SourceKey { job: Arc::from(job.job_name.as_str()), source: format!("kubernetes_sd/{i}") };
+                let source =
+                    SourceKey { job: Arc::from(job.job_name.as_str()), source: format!("kubernetes_sd/{i}") };
                 parsed.push((source, entry));
             }
         }
@@ -272,7 +276,10 @@ impl Watches {
             key: &dyn Fn(String, Option<String>, Role) -> WatchKey,
             role: Role,
         ) -> Vec<W<K>> {
-            namespaces.iter().map(|ns| hub.watch::<K>(client, key(resource_name::<K>(), ns.clone(), role))).collect()
+            namespaces
+                .iter()
+                .map(|ns| hub.watch::<K>(client, key(resource_name::<K>(), ns.clone(), role)))
+                .collect()
         }
         let mut w = Watches::default();
         let attach = config.attach;
@@ -387,7 +394,9 @@ impl Watches {
     /// The version of a related object, or `None` when it is not known.
     fn version(&self, dependency: &Dependency) -> Option<String> {
         match dependency {
-            Dependency::Pod { namespace, name } => self.pod(namespace, name)?.metadata.resource_version.clone(),
+            Dependency::Pod { namespace, name } => {
+                self.pod(namespace, name)?.metadata.resource_version.clone()
+            }
             Dependency::Service { namespace, name } => {
                 self.service(namespace, name)?.metadata.resource_version.clone()
             }
@@ -396,7 +405,9 @@ impl Watches {
             Dependency::ReplicaSet { namespace, name } => {
                 self.replica_set(namespace, name)?.metadata.resource_version.clone()
             }
-            Dependency::Job { namespace, name } => self.job(namespace, name)?.metadata.resource_version.clone(),
+            Dependency::Job { namespace, name } => {
+                self.job(namespace, name)?.metadata.resource_version.clone()
+            }
         }
     }
 }
@@ -434,14 +445,20 @@ impl GroupBuilder {
             built.seen = false;
         }
         match config.role {
-            Role::Pod => {
-                self.objects(&w.pods, w, &mut current, |p| sd::pod_group(p, w, attach), |p| {
-                    sd::pod_dependencies(p, attach)
-                })
-            }
-            Role::Service => self.objects(&w.services, w, &mut current, |s| sd::service_group(s, w, attach), |s| {
-                sd::service_dependencies(s, attach)
-            }),
+            Role::Pod => self.objects(
+                &w.pods,
+                w,
+                &mut current,
+                |p| sd::pod_group(p, w, attach),
+                |p| sd::pod_dependencies(p, attach),
+            ),
+            Role::Service => self.objects(
+                &w.services,
+                w,
+                &mut current,
+                |s| sd::service_group(s, w, attach),
+                |s| sd::service_dependencies(s, attach),
+            ),
             Role::Endpoints => self.objects(
                 &w.endpoints,
                 w,
@@ -456,9 +473,13 @@ impl GroupBuilder {
                 |s| sd::endpointslice_group(s, w, attach),
                 |s| sd::endpointslice_dependencies(s, w, attach),
             ),
-            Role::Ingress => self.objects(&w.ingresses, w, &mut current, |i| sd::ingress_group(i, w, attach), |i| {
-                sd::ingress_dependencies(i, attach)
-            }),
+            Role::Ingress => self.objects(
+                &w.ingresses,
+                w,
+                &mut current,
+                |i| sd::ingress_group(i, w, attach),
+                |i| sd::ingress_dependencies(i, attach),
+            ),
             Role::Node => {
                 let nodes: Vec<W<Node>> = w.nodes.iter().cloned().collect();
                 self.objects(&nodes, w, &mut current, sd::node_group, |_| Vec::new())
@@ -514,7 +535,13 @@ impl GroupBuilder {
                     Some(old) if *old.group == fresh => old.group.clone(),
                     _ => Arc::new(fresh),
                 };
-                let built = Built { source: source.clone(), version, dependencies: fingerprint, group: group.clone(), seen: true };
+                let built = Built {
+                    source: source.clone(),
+                    version,
+                    dependencies: fingerprint,
+                    group: group.clone(),
+                    seen: true,
+                };
                 self.built.insert(id, built);
                 out.push((source, group));
             }

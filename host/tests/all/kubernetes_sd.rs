@@ -33,8 +33,10 @@ fn collector_pod(name: &str) -> Value {
 fn web_endpoints(addresses: &[(&str, &str)]) -> Value {
     let addresses: Vec<Value> = addresses
         .iter()
-        .map(|(ip, pod)| json!({"ip": ip, "nodeName": "n1",
-                                "targetRef": {"kind": "Pod", "name": pod, "namespace": "apps"}}))
+        .map(|(ip, pod)| {
+            json!({"ip": ip, "nodeName": "n1",
+                                "targetRef": {"kind": "Pod", "name": pod, "namespace": "apps"}})
+        })
         .collect();
     json!({
         "apiVersion": "v1", "kind": "Endpoints",
@@ -56,9 +58,12 @@ fn allocator_on(server: &ApiServer) -> (tempfile::TempDir, RunningAllocator) {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig).unwrap();
-    let sd = format!("{{role: pod, kubeconfig_file: {}, namespaces: {{names: [apps]}}}}", kubeconfig.display());
-    let endpoints_sd =
-        format!("{{role: endpoints, kubeconfig_file: {}, namespaces: {{names: [apps]}}}}", kubeconfig.display());
+    let sd =
+        format!("{{role: pod, kubeconfig_file: {}, namespaces: {{names: [apps]}}}}", kubeconfig.display());
+    let endpoints_sd = format!(
+        "{{role: endpoints, kubeconfig_file: {}, namespaces: {{names: [apps]}}}}",
+        kubeconfig.display()
+    );
     let config = format!(
         "kube_config_file_path: {}\ncollector_namespace: otel\ncollector_selector: {{matchLabels: {{app: collector}}}}\n\
          config:\n  scrape_configs:\n\
@@ -106,14 +111,16 @@ fn roles_serve_their_targets_with_relabel_filtering_and_shared_watches() {
     let (_dir, a) = allocator_on(&server);
     let pod_name = "__meta_kubernetes_pod_name";
     wait_for("pod targets", || {
-        targets(a.port, "web-pods", pod_name) == pairs(&[("10.1.0.1:8080", "web-0"), ("10.1.0.2:8080", "web-1")])
+        targets(a.port, "web-pods", pod_name)
+            == pairs(&[("10.1.0.1:8080", "web-0"), ("10.1.0.2:8080", "web-1")])
     });
     assert_eq!(
         targets(a.port, "all-pods", pod_name),
         pairs(&[("10.1.0.1:8080", "web-0"), ("10.1.0.2:8080", "web-1"), ("10.1.0.3:8080", "db-0")])
     );
     wait_for("endpoints targets", || {
-        targets(a.port, "web-endpoints", pod_name) == pairs(&[("10.1.0.1:8080", "web-0"), ("10.1.0.2:8080", "web-1")])
+        targets(a.port, "web-endpoints", pod_name)
+            == pairs(&[("10.1.0.1:8080", "web-0"), ("10.1.0.2:8080", "web-1")])
     });
     assert_eq!(
         targets(a.port, "web-endpoints", "__meta_kubernetes_service_label_tier"),
@@ -134,7 +141,8 @@ fn roles_serve_their_targets_with_relabel_filtering_and_shared_watches() {
         .apply(web_endpoints(&[("10.1.0.1", "web-0"), ("10.1.0.2", "web-1"), ("10.1.0.4", "web-2")]))
         .unwrap();
     wait_for("pod changes", || {
-        targets(a.port, "web-pods", pod_name) == pairs(&[("10.1.0.1:8080", "web-0"), ("10.1.0.4:8080", "web-2")])
+        targets(a.port, "web-pods", pod_name)
+            == pairs(&[("10.1.0.1:8080", "web-0"), ("10.1.0.4:8080", "web-2")])
     });
     wait_for("endpoints changes", || targets(a.port, "web-endpoints", pod_name).len() == 3);
     assert_eq!(
@@ -146,6 +154,8 @@ fn roles_serve_their_targets_with_relabel_filtering_and_shared_watches() {
     service["metadata"]["labels"]["tier"] = json!("back");
     server.apply(service).unwrap();
     wait_for("service label change on endpoints targets", || {
-        targets(a.port, "web-endpoints", "__meta_kubernetes_service_label_tier").iter().all(|(_, t)| t == "back")
+        targets(a.port, "web-endpoints", "__meta_kubernetes_service_label_tier")
+            .iter()
+            .all(|(_, t)| t == "back")
     });
 }

@@ -10,6 +10,7 @@ mod conformance;
 mod e2e_prometheus;
 mod faults;
 mod kubernetes;
+mod kubernetes_sd;
 mod relabel_promtool;
 mod scrape_configs;
 mod support;
