@@ -584,3 +584,87 @@ impl GroupBuilder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_prometheus_config;
+    use serde_json::json;
+
+    fn parse(entry: Value) -> Result<Vec<KubernetesSdConfig>, SdConfigError> {
+        let config = parse_prometheus_config(&json!({
+            "scrape_configs": [{"job_name": "j", "kubernetes_sd_configs": [entry]}]
+        }))
+        .unwrap();
+        parse_sd_configs(&config.scrape_configs[0])
+    }
+
+    #[test]
+    fn entries_parse_with_prometheus_rules() {
+        let entry = parse(json!({
+            "role": "endpoints",
+            "namespaces": {"own_namespace": true, "names": ["a", "b"]},
+            "selectors": [{"role": "pod", "label": "app=web"}, {"role": "endpoints", "field": "metadata.name=x"}],
+            "attach_metadata": {"node": true},
+            "api_server": "https://k8s.example:6443",
+            "authorization": {"credentials": "t"},
+            "tls_config": {"insecure_skip_verify": true},
+        }))
+        .unwrap()
+        .remove(0);
+        assert_eq!(entry.role, Role::Endpoints);
+        assert_eq!(entry.namespaces, ["a", "b"]);
+        assert!(entry.own_namespace && entry.attach.node && !entry.attach.namespace);
+        assert_eq!(entry.selectors[&Role::Pod], (Some("app=web".into()), None));
+        assert_eq!(entry.selectors[&Role::Endpoints], (None, Some("metadata.name=x".into())));
+        let ClusterSource::ApiServer(api) = &entry.cluster else { panic!("{:?}", entry.cluster) };
+        assert_eq!((api.bearer_token.as_deref(), api.insecure_skip_verify), (Some("t"), true));
+        assert_eq!(parse(json!({"role": "node"})).unwrap()[0].cluster, ClusterSource::InCluster);
+
+        for (entry, key) in [
+            (json!({}), "kubernetes_sd_configs[0].role: is required"),
+            (json!({"role": "deployment"}), "kubernetes_sd_configs[0].role: unknown"),
+            (
+                json!({"role": "pod", "selectors": [{"role": "service"}]}),
+                "selectors[0].role: role service is not allowed",
+            ),
+            (
+                json!({"role": "pod", "api_server": "http://x", "kubeconfig_file": "k"}),
+                "api_server: cannot be used",
+            ),
+        ] {
+            let err = parse(entry).unwrap_err().to_string();
+            assert!(err.starts_with("job \"j\": ") && err.contains(key), "{err}");
+        }
+    }
+
+    fn group(address: &str) -> Arc<TargetGroup> {
+        Arc::new(crate::discovery::group_of_addresses(vec![address.into()], Default::default()))
+    }
+
+    #[test]
+    fn groups_keep_their_positions_and_deleted_ones_leave_an_empty_group() {
+        let mut builder = GroupBuilder::default();
+        let (a, b, c) = (group("a:1"), group("b:1"), group("c:1"));
+        builder.place(vec![("pod/n/a".into(), a.clone()), ("pod/n/b".into(), b.clone())]);
+        builder.place(vec![("pod/n/c".into(), c.clone()), ("pod/n/b".into(), b.clone())]);
+        let groups: Vec<&Arc<TargetGroup>> = builder.slots.iter().map(|(_, g)| g).collect();
+        assert!(groups[0].targets.is_empty(), "a's slot holds the empty group");
+        assert!(Arc::ptr_eq(groups[1], &b) && Arc::ptr_eq(groups[2], &c));
+        // a comes back into its old slot.
+        builder.place(vec![
+            ("pod/n/a".into(), a.clone()),
+            ("pod/n/b".into(), b.clone()),
+            ("pod/n/c".into(), c),
+        ]);
+        assert!(Arc::ptr_eq(&builder.slots[0].1, &a));
+        assert_eq!(builder.vacant, 0);
+        // Mostly vacant slots are compacted.
+        let many: Vec<(String, Arc<TargetGroup>)> =
+            (0..200).map(|i| (format!("pod/n/{i}"), group("x:1"))).collect();
+        builder.place(many);
+        builder.place(vec![("pod/n/b".into(), b.clone())]);
+        assert_eq!(builder.slots.len(), 1);
+        assert!(Arc::ptr_eq(&builder.slots[0].1, &b));
+    }
+}

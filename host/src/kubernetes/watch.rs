@@ -155,9 +155,11 @@ pub fn resource_name<K: Resource<DynamicType = ()>>() -> String {
 
 fn start<K: Watchable>(client: Client, key: WatchKey) -> SharedWatch<K> {
     let api = K::api(client, key.namespace.as_deref());
-    let mut config = watcher::Config::default();
-    config.label_selector = key.label_selector.clone();
-    config.field_selector = key.field_selector.clone();
+    let config = watcher::Config {
+        label_selector: key.label_selector.clone(),
+        field_selector: key.field_selector.clone(),
+        ..watcher::Config::default()
+    };
     let (store, writer) = reflector::store::<K>();
     let (notify, changes) = signal::channel(0u64);
     let what = format!("{key:?}");
