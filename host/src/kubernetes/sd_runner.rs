@@ -391,6 +391,18 @@ impl Related for Watches {
 }
 
 impl Watches {
+    /// The change counters of the watches a role reads besides its own objects.
+    fn related_generations(&self) -> Vec<u64> {
+        let mut generations = Vec::new();
+        if !self.endpoints.is_empty() || !self.slices.is_empty() {
+            generations.extend(self.pods.iter().map(|w| w.generation()));
+            generations.extend(self.services.iter().map(|w| w.generation()));
+        }
+        generations.extend(self.nodes.iter().map(|w| w.generation()));
+        generations.extend(self.namespaces.iter().map(|w| w.generation()));
+        generations
+    }
+
     /// The version of a related object, or `None` when it is not known.
     fn version(&self, dependency: &Dependency) -> Option<String> {
         match dependency {
@@ -416,7 +428,10 @@ impl Watches {
 struct Built {
     source: String,
     version: Option<String>,
+    /// Hash of the dependencies and their versions when built.
     dependencies: u64,
+    /// The dependencies, kept while the object's version stays.
+    dependency_list: Vec<Dependency>,
     group: Arc<TargetGroup>,
     /// Still present in the latest rebuild.
     seen: bool,
@@ -432,6 +447,10 @@ struct GroupBuilder {
     slot_of: HashMap<String, usize>,
     /// Slots holding the empty group of a deleted object.
     vacant: usize,
+    /// The related watches' change counters at the last rebuild: while they
+    /// stay, an object whose version stays needs no dependency check.
+    related_generations: Vec<u64>,
+    related_changed: bool,
     empty: Arc<TargetGroup>,
     sent: Option<Vec<Arc<TargetGroup>>>,
 }
@@ -440,6 +459,10 @@ impl GroupBuilder {
     /// The entry's current groups, or `None` when nothing changed since the last call.
     fn rebuild(&mut self, w: &Watches, config: &KubernetesSdConfig) -> Option<Vec<Arc<TargetGroup>>> {
         let attach = &config.attach;
+        // Read before building: a change during the build shows next time.
+        let generations = w.related_generations();
+        self.related_changed = generations != self.related_generations;
+        self.related_generations = generations;
         let mut current: Vec<(String, Arc<TargetGroup>)> = Vec::new();
         for built in self.built.values_mut() {
             built.seen = false;
@@ -506,6 +529,7 @@ impl GroupBuilder {
         group: impl Fn(&K) -> (String, TargetGroup),
         dependencies: impl Fn(&K) -> Vec<Dependency>,
     ) {
+        let related_changed = self.related_changed;
         for watch in watches {
             for object in watch.store().state() {
                 let meta = object.meta();
@@ -515,10 +539,23 @@ impl GroupBuilder {
                     meta.name.as_deref().unwrap_or("")
                 );
                 let version = meta.resource_version.clone();
+                if let Some(built) = self.built.get_mut(&id)
+                    && built.version == version
+                    && !related_changed
+                {
+                    // Neither the object nor anything it could read changed.
+                    built.seen = true;
+                    out.push((built.source.clone(), built.group.clone()));
+                    continue;
+                }
+                let dependencies = match self.built.get_mut(&id) {
+                    Some(built) if built.version == version => std::mem::take(&mut built.dependency_list),
+                    _ => dependencies(&object),
+                };
                 let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                for dependency in dependencies(&object) {
+                for dependency in &dependencies {
                     dependency.hash(&mut hasher);
-                    related.version(&dependency).hash(&mut hasher);
+                    related.version(dependency).hash(&mut hasher);
                 }
                 let fingerprint = hasher.finish();
                 if let Some(built) = self.built.get_mut(&id)
@@ -526,6 +563,7 @@ impl GroupBuilder {
                     && built.dependencies == fingerprint
                 {
                     built.seen = true;
+                    built.dependency_list = dependencies;
                     out.push((built.source.clone(), built.group.clone()));
                     continue;
                 }
@@ -539,6 +577,7 @@ impl GroupBuilder {
                     source: source.clone(),
                     version,
                     dependencies: fingerprint,
+                    dependency_list: dependencies,
                     group: group.clone(),
                     seen: true,
                 };

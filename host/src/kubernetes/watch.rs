@@ -99,6 +99,11 @@ impl<K: Watchable> SharedWatch<K> {
         self.changes.clone()
     }
 
+    /// The change counter's current value (0 before the first complete list).
+    pub fn generation(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
     /// Waits for the first complete list.
     pub async fn ready(&self) {
         let mut changes = self.changes.clone();
