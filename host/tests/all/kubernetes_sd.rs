@@ -159,3 +159,64 @@ fn roles_serve_their_targets_with_relabel_filtering_and_shared_watches() {
             .all(|(_, t)| t == "back")
     });
 }
+
+#[test]
+fn service_endpointslice_node_and_ingress_roles_run_through_the_runner() {
+    let server = ApiServer::start();
+    server.apply_all([
+        collector_pod("c1"),
+        app_pod("web-0", "web", "10.1.0.1"),
+        web_service(),
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": "n1", "labels": {"zone": "a"}},
+               "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.1"}],
+                          "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}}),
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "web-abc", "namespace": "apps",
+                            "labels": {"kubernetes.io/service-name": "web"}},
+               "addressType": "IPv4",
+               "endpoints": [{"addresses": ["10.1.0.1"], "conditions": {"ready": true}, "nodeName": "n1",
+                              "targetRef": {"kind": "Pod", "name": "web-0", "namespace": "apps"}}],
+               "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+               "metadata": {"name": "web", "namespace": "apps"},
+               "spec": {"rules": [{"host": "web.example", "http": {"paths": [
+                   {"path": "/", "pathType": "Prefix",
+                    "backend": {"service": {"name": "web", "port": {"number": 8080}}}}]}}]}}),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let k = kubeconfig.display();
+    let config = format!(
+        "kube_config_file_path: {k}\ncollector_namespace: otel\ncollector_selector: {{matchLabels: {{app: collector}}}}\n\
+         config:\n  scrape_configs:\n\
+         \x20   - {{job_name: services, kubernetes_sd_configs: [{{role: service, kubeconfig_file: {k}}}]}}\n\
+         \x20   - {{job_name: slices, kubernetes_sd_configs: [{{role: endpointslice, kubeconfig_file: {k}, attach_metadata: {{node: true}}}}]}}\n\
+         \x20   - {{job_name: nodes, kubernetes_sd_configs: [{{role: node, kubeconfig_file: {k}}}]}}\n\
+         \x20   - {{job_name: ingresses, kubernetes_sd_configs: [{{role: ingress, kubeconfig_file: {k}, namespaces: {{names: [apps]}}}}]}}\n"
+    );
+    let a = spawn_allocator(dir.path(), free_port(), &config, &[]);
+    wait_for("every role's targets", || {
+        targets(a.port, "services", "__meta_kubernetes_service_name")
+            == pairs(&[("web.apps.svc:8080", "web")])
+            && targets(a.port, "slices", "__meta_kubernetes_node_label_zone")
+                == pairs(&[("10.1.0.1:8080", "a")])
+            && targets(a.port, "nodes", "__meta_kubernetes_node_name") == pairs(&[("192.0.2.1:10250", "n1")])
+            && targets(a.port, "ingresses", "__meta_kubernetes_ingress_host")
+                == pairs(&[("web.example", "web.example")])
+    });
+    // attach_metadata.node: the node's labels follow the node.
+    server
+        .apply(
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"zone": "b"}},
+                      "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.1"}],
+                                 "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}}),
+        )
+        .unwrap();
+    wait_for("node label on slice targets", || {
+        targets(a.port, "slices", "__meta_kubernetes_node_label_zone") == pairs(&[("10.1.0.1:8080", "b")])
+    });
+    // Cluster-wide roles share the watch: nodes are watched once for both jobs.
+    assert_eq!(server.counts("nodes").open_watches, 1);
+}
