@@ -16,12 +16,17 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use k8s_openapi::api::core::v1::Pod;
 
 use crate::allocation::{AllocationReport, Allocator, Collector, JobDelta, StrategyChoice};
 use crate::config::{
     AllocatorConfig, CliOverrides, Environment, FILTER_RELABEL_CONFIG, load_config, socket_addr,
 };
 use crate::discovery::{DiscoveryManager, DiscoveryUpdate, JobProcessor, JobTargets};
+use crate::kubernetes::client::ClusterSource;
+use crate::kubernetes::collectors;
+use crate::kubernetes::sd_runner::{self, KubernetesSd};
+use crate::kubernetes::watch::{WatchHub, WatchKey, resource_name};
 use crate::metrics::{
     ActiveStrategyLabels, AllocateLabels, CallLabels, CollectorLabels, FileLabel, JobLabel, Metrics,
     ResultLabel, SourceLabel, StrategyLabel,
@@ -55,14 +60,6 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         tracing::warn!("{warning}");
     }
     refuse_unavailable_features(&config)?;
-    if config.collectors.is_none() {
-        bail!(
-            "collector discovery from Kubernetes (collector_namespace {:?}) is not available in this version; \
-             list the collectors under `collectors:` in {}",
-            config.collector_namespace,
-            options.config_file.display()
-        );
-    }
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(config.strategy_cache_dir()),
         ..RuntimeConfig::default()
@@ -92,6 +89,10 @@ pub fn serve(options: ServeOptions) -> Result<()> {
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     let (events_tx, events_rx) = channel::<Event>();
+    // One hub for the process: collector discovery and every kubernetes_sd
+    // entry share watches, across config reloads too.
+    let hub = WatchHub::new();
+    let _collector_discovery = start_collector_discovery(&config, &tokio, &hub, events_tx.clone())?;
     let reloader = Reloader::new(
         options.clone(),
         config.clone(),
@@ -107,6 +108,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             choice,
             events_tx,
             tokio.handle().clone(),
+            hub,
             state.clone(),
             metrics,
         );
@@ -141,12 +143,55 @@ pub(crate) fn refuse_unavailable_features(config: &AllocatorConfig) -> Result<()
     }
     for job in &config.prometheus.scrape_configs {
         for key in job.printed.keys().filter(|k| k.ends_with("_sd_configs")) {
-            if !matches!(key.as_str(), "file_sd_configs" | "http_sd_configs") {
+            if !matches!(key.as_str(), "file_sd_configs" | "http_sd_configs" | "kubernetes_sd_configs") {
                 tracing::warn!(job = %job.job_name, "`{key}` is served in /scrape_configs but not run by this version: the job gets no targets from it");
             }
         }
+        sd_runner::parse_sd_configs(job)?;
+    }
+    if config.collectors.is_none() {
+        collectors::label_selector(config.collector_selector.as_ref()).context("`collector_selector`")?;
     }
     Ok(())
+}
+
+/// Without a static `collectors:` list, the collectors are the selected pods
+/// of `collector_namespace` (the reference's only source): starts watching
+/// them, sending each new set as an [`Event::Collectors`]. The watch stops
+/// when the runtime shuts down or the returned task is aborted.
+fn start_collector_discovery(
+    config: &AllocatorConfig,
+    tokio: &tokio::runtime::Runtime,
+    hub: &Arc<WatchHub>,
+    events: Sender<Event>,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    if config.collectors.is_some() {
+        return Ok(None);
+    }
+    let namespace = config.collector_namespace.clone();
+    let label_selector = collectors::label_selector(config.collector_selector.as_ref())?;
+    let cluster = ClusterSource::for_allocator(config.kube_config_file_path.as_deref());
+    let client = tokio
+        .block_on(cluster.client())
+        .with_context(|| format!("collector discovery in namespace {namespace:?}"))?;
+    tracing::info!(
+        cluster = %cluster.describe(), %namespace, selector = ?label_selector,
+        "discovering collectors from Kubernetes"
+    );
+    let key = WatchKey {
+        cluster: cluster.describe(),
+        resource: resource_name::<Pod>(),
+        namespace: Some(namespace),
+        label_selector,
+        field_selector: None,
+    };
+    let _guard = tokio.enter();
+    let pods = hub.watch::<Pod>(&client, key);
+    let grace = config.collector_not_ready_grace_period;
+    let task = tokio.spawn(collectors::run_collector_discovery(pods, grace, move |set| {
+        events.send(Event::Collectors(set)).is_ok()
+    }));
+    Ok(Some(task))
 }
 
 /// Resolves the configured strategy and fallback, checking their options.
@@ -215,6 +260,11 @@ struct Allocation {
     resync_deadline: Option<Instant>,
     scrape_configs: (Arc<Body>, Arc<Body>),
     discovery: Option<DiscoveryManager>,
+    kubernetes_sd: Option<KubernetesSd>,
+    /// Shared watches of the process (kubernetes_sd entries, collector pods).
+    hub: Arc<WatchHub>,
+    /// The latest collector set from Kubernetes (used without `collectors:`).
+    discovered_collectors: Vec<Collector>,
     generation: u64,
     events: Sender<Event>,
     tokio: tokio::runtime::Handle,
@@ -229,6 +279,7 @@ impl Allocation {
         choice: StrategyChoice,
         events: Sender<Event>,
         tokio: tokio::runtime::Handle,
+        hub: Arc<WatchHub>,
         state: Arc<ServerState>,
         metrics: Arc<Metrics>,
     ) -> Allocation {
@@ -240,6 +291,9 @@ impl Allocation {
             resync_deadline: None,
             scrape_configs: (Arc::new(Body::new("{}")), Arc::new(Body::new("{}"))),
             discovery: None,
+            kubernetes_sd: None,
+            hub,
+            discovered_collectors: Vec::new(),
             generation: 0,
             config,
             events,
@@ -301,6 +355,16 @@ impl Allocation {
                         self.flush(w);
                     }
                     self.apply_config(*config, choice);
+                }
+                // Collector sets come debounced: applied at once, after the
+                // discovery recorded so far.
+                Event::Collectors(set) => {
+                    if let Some(w) = window.take() {
+                        self.flush(w);
+                    }
+                    self.discovered_collectors = set;
+                    self.set_collectors();
+                    self.publish(None);
                 }
                 Event::Strategy(choice) => {
                     if let Some(w) = window.take() {
@@ -395,13 +459,10 @@ impl Allocation {
     }
 
     fn set_collectors(&mut self) {
-        let collectors: Vec<Collector> = self
-            .config
-            .collectors
-            .iter()
-            .flatten()
-            .map(|c| Collector::new(&c.id, c.node.as_deref()))
-            .collect();
+        let collectors: Vec<Collector> = match &self.config.collectors {
+            Some(list) => list.iter().map(|c| Collector::new(&c.id, c.node.as_deref())).collect(),
+            None => self.discovered_collectors.clone(),
+        };
         let strategy = self.strategy();
         let started = Instant::now();
         self.metrics.collectors_discovered.set(collectors.len() as i64);
@@ -439,7 +500,10 @@ impl Allocation {
         }
         self.resyncing = jobs
             .iter()
-            .map(|job| (Arc::from(job.job_name.as_str()), DiscoveryManager::source_count(job)))
+            .map(|job| {
+                let kubernetes = sd_runner::parse_sd_configs(job).map_or(0, |entries| entries.len());
+                (Arc::from(job.job_name.as_str()), DiscoveryManager::source_count(job) + kubernetes)
+            })
             .collect();
         self.resync_deadline = (!self.resyncing.is_empty()).then(|| Instant::now() + MAX_RESYNC_DELAY);
         self.jobs = JobTargets::default();
@@ -464,6 +528,13 @@ impl Allocation {
             return;
         }
         let _guard = self.tokio.enter();
+        // The new run's kubernetes_sd starts before the old one stops, so
+        // watches both use stay open (and their stores full) across a reload.
+        match KubernetesSd::start(&self.config.prometheus, self.hub.clone(), updates_tx.clone()) {
+            Ok(kubernetes_sd) => self.kubernetes_sd = Some(kubernetes_sd),
+            // Validated with the config; kept as a log should that ever change.
+            Err(error) => tracing::error!(%error, "kubernetes_sd_configs not started"),
+        }
         self.discovery = Some(DiscoveryManager::start(&self.config.prometheus, updates_tx));
     }
 

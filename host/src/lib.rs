@@ -15,6 +15,7 @@ pub mod discovery;
 /// The fuzz targets' checks, shared with the corpus replay test.
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod kubernetes;
 pub mod label_order;
 pub mod metrics;
 pub mod relabel;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::Watcher;
 use sha2::{Digest, Sha256};
 
-use crate::allocation::StrategyChoice;
+use crate::allocation::{Collector, StrategyChoice};
 use crate::app::{ServeOptions, choice_key, choose_strategy, refuse_unavailable_features};
 use crate::config::{AllocatorConfig, load_config};
 use crate::discovery::DiscoveryUpdate;
@@ -43,6 +43,8 @@ pub enum Event {
     /// Targets of one discovery source, from the discovery run `generation`
     /// (updates of an earlier, stopped run are ignored).
     Discovery { generation: u64, update: DiscoveryUpdate },
+    /// The complete current collector set (Kubernetes collector discovery).
+    Collectors(Vec<Collector>),
     /// A new, valid config with its resolved strategies.
     Config { config: Box<AllocatorConfig>, choice: StrategyChoice },
     /// The configured strategies resolve to other components now (a plugin
@@ -240,6 +242,13 @@ impl Reloader {
         let mut config = config;
         config.strategy_dir = self.config.strategy_dir.clone();
         config.strategy_cache_dir = self.config.strategy_cache_dir.clone();
+        config.kube_config_file_path = self.config.kube_config_file_path.clone();
+        config.collector_namespace = self.config.collector_namespace.clone();
+        config.collector_selector = self.config.collector_selector.clone();
+        config.collector_not_ready_grace_period = self.config.collector_not_ready_grace_period;
+        if config.collectors.is_some() != self.config.collectors.is_some() {
+            config.collectors = self.config.collectors.clone();
+        }
         self.config = config.clone();
         self.sent_choice = choice_key(&choice);
         self.events.send(Event::Config { config: Box::new(config), choice }).is_ok()

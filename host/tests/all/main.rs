@@ -11,6 +11,8 @@ mod deploy;
 mod e2e_prometheus;
 mod faults;
 mod fuzz_corpus;
+mod kubernetes;
+mod kubernetes_sd;
 mod plugin_files;
 mod relabel_promtool;
 mod reload;

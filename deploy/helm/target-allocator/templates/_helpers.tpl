@@ -53,6 +53,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
   "allocation_strategy" .Values.allocationStrategy
   "filter_strategy" .Values.filterStrategy
   "strategy_dir" .Values.strategies.mountPath
+  "strategy_cache_dir" .Values.cache.mountPath
   "config" .Values.prometheus
 }}
 {{- with .Values.allocationStrategyConfig }}
