@@ -199,18 +199,14 @@ impl Reloader {
 
     fn reload_config(&mut self) -> bool {
         let path = self.options.config_file.display().to_string();
-        let loaded = load_config(&self.options.config_file, &self.options.environment, &self.options.overrides)
-            .map_err(anyhow::Error::from)
-            .and_then(|(config, warnings)| {
-                refuse_unavailable_features(&config)?;
-                if config.collectors.is_none() {
-                    anyhow::bail!(
-                        "`collectors` was removed: collector discovery from Kubernetes is not available in this version"
-                    );
-                }
-                let choice = choose_strategy(&mut self.catalog, &config)?;
-                Ok((config, warnings, choice))
-            });
+        let loaded =
+            load_config(&self.options.config_file, &self.options.environment, &self.options.overrides)
+                .map_err(anyhow::Error::from)
+                .and_then(|(config, warnings)| {
+                    refuse_unavailable_features(&config)?;
+                    let choice = choose_strategy(&mut self.catalog, &config)?;
+                    Ok((config, warnings, choice))
+                });
         let (config, warnings, choice) = match loaded {
             Ok(loaded) => loaded,
             Err(error) => {

@@ -673,6 +673,33 @@ fn config_reloads_apply_valid_changes_and_refuse_invalid_ones() {
     assert!(metrics.contains("opentelemetry_allocator_config_last_reload_successful 1"), "{metrics}");
     assert!(server.strategies()["config_error"].is_null());
     assert!(metrics.contains("opentelemetry_allocator_collectors_discovered 3"), "{metrics}");
+
+    // Dropping `collectors:` would switch to Kubernetes collector discovery:
+    // that needs a restart, so the static collectors stay.
+    let without_collectors: String = changed
+        .lines()
+        .map(|l| {
+            if l.starts_with("collectors:") {
+                "collector_namespace: default\n".into()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_ne!(without_collectors, changed);
+    let reloads = |server: &Server| {
+        let metrics = server.metrics();
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("opentelemetry_allocator_config_reloads_total{result=\"success\"}"));
+        line.and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let reloads_before = reloads(&server);
+    write_atomically(&config, without_collectors.as_bytes());
+    wait_for("the warning", || server.log_text().contains("collectors (set or unset)"));
+    wait_for("the reload", || reloads(&server) > reloads_before);
+    assert_eq!(server.assignment("api").len(), 3, "the static collectors stay");
+    assert_eq!(server.total("api"), 30);
 }
 
 /// After a reload, a job whose discovery cannot report every source (here an
