@@ -550,7 +550,9 @@ impl Allocator {
             let sorted_after = served.last().is_none_or(|last| last.key() < first);
             served.extend(run.iter().map(|(_, entry)| entry.clone()));
             if !sorted_after {
-                served.sort_unstable_by_key(Served::key);
+                // Two sorted runs: the stable sort finds them and merges in
+                // linear time, where an unstable sort would start over.
+                served.sort_by_key(Served::key);
             }
         }
     }
@@ -567,8 +569,8 @@ impl Allocator {
         }
         let mut job_collector_targets = vec![0; jobs.len() * n];
         for (row, &job) in job_collector_targets.chunks_mut(n.max(1)).zip(&jobs) {
-            for entry in &self.index[job as usize] {
-                row[entry.collector as usize] += 1;
+            for run in collector_runs(&self.index[job as usize]) {
+                row[run[0].collector as usize] = run.len() as u32;
             }
         }
         Some(Load { collector_targets: self.assigned.clone(), jobs, job_collector_targets })
@@ -611,7 +613,7 @@ impl Allocator {
     /// The collectors holding targets of `job`, with those targets.
     pub fn job_assignment(&self, job: &str) -> impl Iterator<Item = (&Arc<str>, &Assigned)> {
         let served = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
-        let runs = served.into_iter().flat_map(|served| served.chunk_by(|a, b| a.collector == b.collector));
+        let runs = served.into_iter().flat_map(|served| collector_runs(served));
         runs.map(|run| (&self.collectors[run[0].collector as usize].id, run))
     }
 
@@ -632,6 +634,19 @@ impl Allocator {
     pub fn targets_per_collector(&self) -> Vec<(Arc<str>, usize)> {
         self.collectors.iter().zip(&self.assigned).map(|(c, &n)| (c.id.clone(), n as usize)).collect()
     }
+}
+
+/// A job's serving entries split by collector, each run found by binary
+/// search: counting a job's targets per collector costs its collectors, not
+/// its targets.
+fn collector_runs(served: &[Served]) -> impl Iterator<Item = &[Served]> {
+    let mut rest = served;
+    std::iter::from_fn(move || {
+        let collector = rest.first()?.collector;
+        let (run, after) = rest.split_at(rest.partition_point(|e| e.collector == collector));
+        rest = after;
+        Some(run)
+    })
 }
 
 impl StrategyCall {
