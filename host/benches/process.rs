@@ -9,7 +9,8 @@
 //!
 //! `PROCESS_MEMORY_TARGETS=800000 cargo bench -p target-allocator --bench process`
 //! instead reports the peak and retained resident memory of one full pass
-//! above the memory holding the discovered groups.
+//! above the memory holding the discovered groups (`PROCESS_VARIANT=unfiltered`
+//! for the rule-less jobs; the default is the relabel variant).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -246,7 +247,8 @@ fn memory_report(targets: usize) {
     let job_count = targets / TARGETS_PER_JOB;
     let choice = choice();
     let discovered = discovered_groups(job_count);
-    let configs = jobs(job_count, true);
+    let with_rules = std::env::var("PROCESS_VARIANT").map_or(true, |v| v != "unfiltered");
+    let configs = jobs(job_count, with_rules);
     let baseline = resident_kib("VmRSS");
     // Resets the peak (VmHWM) to the current resident size.
     std::fs::write("/proc/self/clear_refs", "5").expect("Linux /proc/self/clear_refs");

@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::config::{ScrapeConfig, parse_config, parse_prometheus_config};
-use crate::relabel::{Action, LabelMap, NameValidation, RelabelRegex, RelabelRule, parse_rules, relabel};
+use crate::relabel::{
+    Action, LabelMap, LabelSet, NameValidation, PreparedRules, RelabelRegex, RelabelRule, parse_rules,
+    relabel, relabel_set,
+};
 use crate::server::render_scrape_configs;
 
 /// Scrape-config parsing, printing and re-parsing.
@@ -129,6 +132,15 @@ pub fn check_relabel(data: &[u8]) {
     let kept = relabel(&mut together, &rules);
     let mut again = labels.clone();
     assert_eq!(relabel(&mut again, &rules), kept, "keep/drop is deterministic");
+    if PreparedRules::new(&rules).is_some() {
+        // Those rules ran prepared (on slots); the general engine must agree.
+        let mut set = LabelSet::new();
+        set.extend_sorted(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let kept_generally = relabel_set(&mut set, &rules);
+        let generally: LabelMap = set.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        assert_eq!(kept_generally, kept, "prepared rules keep differently: {rules:?} on {labels:?}");
+        assert_eq!(generally, together, "prepared rules relabel differently: {rules:?} on {labels:?}");
+    }
     assert_eq!(again, together, "relabeling is deterministic");
 
     let mut current = present;

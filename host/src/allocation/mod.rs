@@ -23,6 +23,6 @@ pub use assigner::{Assigner, NativeAssigner, native_fallback};
 pub use batch::input_for_new_targets;
 pub use id_map::{IdMap, IdSet, IdentityHasher};
 pub use target::{
-    Collector, Labels, Merged, MergedLabels, NameHint, NonMeta, Target, TargetGroup, identity_hash,
-    next_version, node_name,
+    Collector, IdentityInput, Labels, Layout, Merged, MergedLabels, NonMeta, Pairs, Target, TargetGroup,
+    identity_hash, next_version, node_name,
 };

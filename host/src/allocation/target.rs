@@ -1,20 +1,127 @@
 //! Targets and collectors as allocation sees them.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
 
 use target_allocator_sdk::hash::xxhash64;
 
 use crate::label_order::{LabelName, compare_names, intern};
 
-/// A label set, sorted by name, names unique.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Labels {
-    /// Names are interned: shared by every target that has them.
-    pairs: Vec<(LabelName, String)>,
+/// The names of a label set, sorted and unique, shared by every set with
+/// the same names (see [`Layout::intern`]). Targets discovered alike (the
+/// pods of one workload, the endpoints of one service) share one layout, so
+/// per-layout work — where a name sits, what identity reads — is done once
+/// per layout instead of once per target, and each target stores only its
+/// values.
+#[derive(Debug)]
+pub struct Layout {
+    /// Interned: equal names are the same pointer.
+    names: Box<[LabelName]>,
     /// Where the `__meta_*` names sit (contiguous, as names are sorted):
     /// identity skips them without searching.
     meta: (u32, u32),
+}
+
+impl PartialEq for Layout {
+    fn eq(&self, other: &Layout) -> bool {
+        self.names.len() == other.names.len()
+            && self.names.iter().zip(&*other.names).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+impl Eq for Layout {}
+
+impl std::hash::Hash for Layout {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for name in &*self.names {
+            std::ptr::hash(Arc::as_ptr(name).cast::<u8>(), state);
+        }
+    }
+}
+
+/// Every layout in use, once; see [`Layout::intern`].
+static LAYOUTS: Mutex<Option<LayoutTable>> = Mutex::new(None);
+
+#[derive(Default)]
+struct LayoutTable {
+    layouts: HashSet<Arc<Layout>>,
+    /// Layouts no label set uses are dropped when the table doubles past this.
+    prune_at: usize,
+}
+
+impl Layout {
+    /// The shared layout of `names` (sorted, unique, interned).
+    fn intern(names: Vec<LabelName>) -> Arc<Layout> {
+        // '`' follows '_': every `__meta_*` name sorts in ["__meta_", "__meta`").
+        let start = names.partition_point(|n| &**n < "__meta_");
+        let end = start + names[start..].partition_point(|n| &**n < "__meta`");
+        let layout = Layout { names: names.into_boxed_slice(), meta: (start as u32, end as u32) };
+        let mut table = LAYOUTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let table = table.get_or_insert_with(LayoutTable::default);
+        if let Some(shared) = table.layouts.get(&layout) {
+            return shared.clone();
+        }
+        if table.layouts.len() >= table.prune_at {
+            // Unlike names, layouts come and go with workloads: forget unused ones.
+            table.layouts.retain(|layout| Arc::strong_count(layout) > 1);
+            table.prune_at = (table.layouts.len() * 2).max(1024);
+        }
+        let shared = Arc::new(layout);
+        table.layouts.insert(shared.clone());
+        shared
+    }
+
+    pub fn names(&self) -> &[LabelName] {
+        &self.names
+    }
+
+    /// The range of `names()` outside which no name starts with `__meta_`.
+    pub fn meta_range(&self) -> std::ops::Range<usize> {
+        self.meta.0 as usize..self.meta.1 as usize
+    }
+
+    /// The position of each of `wanted` (sorted, interned) in this layout.
+    pub fn positions(&self, wanted: &[LabelName]) -> Vec<Option<u32>> {
+        let mut at = 0;
+        wanted
+            .iter()
+            .map(|name| {
+                at += self.names[at..].partition_point(|n| compare_names(n, name).is_lt());
+                (self.names.get(at).is_some_and(|n| Arc::ptr_eq(n, name))).then_some(at as u32)
+            })
+            .collect()
+    }
+}
+
+/// A label set, sorted by name, names unique.
+#[derive(Clone, Debug)]
+pub struct Labels {
+    layout: Arc<Layout>,
+    /// By position in the layout.
+    values: Box<[String]>,
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels::from_sorted(Vec::new())
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        (Arc::ptr_eq(&self.layout, &other.layout) || *self.layout == *other.layout)
+            && self.values == other.values
+    }
+}
+
+impl Eq for Labels {}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.layout.hash(state);
+        self.values.hash(state);
+    }
 }
 
 impl Labels {
@@ -35,91 +142,54 @@ impl Labels {
     /// From pairs already sorted by name with unique names.
     pub fn from_sorted(pairs: Vec<(String, String)>) -> Labels {
         debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
-        let pairs: Vec<(LabelName, String)> = pairs.into_iter().map(|(n, v)| (intern(&n), v)).collect();
-        // '`' follows '_': every `__meta_*` name sorts in ["__meta_", "__meta`").
-        let start = pairs.partition_point(|(n, _)| &**n < "__meta_");
-        let end = start + pairs[start..].partition_point(|(n, _)| &**n < "__meta`");
-        Labels { pairs, meta: (start as u32, end as u32) }
+        let (names, values): (Vec<LabelName>, Vec<String>) =
+            pairs.into_iter().map(|(n, v)| (intern(&n), v)).unzip();
+        Labels { layout: Layout::intern(names), values: values.into_boxed_slice() }
+    }
+
+    pub fn layout(&self) -> &Arc<Layout> {
+        &self.layout
+    }
+
+    /// The value at `position` of the layout.
+    pub fn value_at(&self, position: u32) -> &str {
+        &self.values[position as usize]
     }
 
     /// The labels outside the `__meta_*` run (contiguous, as names are sorted).
     pub fn non_meta(&self) -> NonMeta<'_> {
-        let (start, end) = (self.meta.0 as usize, self.meta.1 as usize);
-        self.pairs[..start].iter().chain(self.pairs[end..].iter())
+        let meta = self.layout.meta_range();
+        let pairs =
+            |range: std::ops::Range<usize>| self.layout.names[range.clone()].iter().zip(&self.values[range]);
+        pairs(0..meta.start).chain(pairs(meta.end..self.values.len()))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
+        let names = &self.layout.names;
         // `__address__` sorts first in nearly every target's own labels, and the
         // label most asked for: found without touching the other names.
-        if let Some((first, value)) = self.pairs.first()
+        if let Some(first) = names.first()
             && **first == *name
         {
-            return Some(value);
+            return Some(&self.values[0]);
         }
-        self.pairs.binary_search_by(|(n, _)| compare_names(n, name)).ok().map(|i| self.pairs[i].1.as_str())
-    }
-
-    /// [`get`](Labels::get) for an interned `name`, first trying where `hint`
-    /// says the name was (or was missing) in the last set asked. Targets of
-    /// one group, and usually of one job, share their label layout, so the
-    /// answer mostly costs two pointer comparisons instead of a search.
-    pub fn get_hinted(&self, name: &LabelName, hint: &mut NameHint) -> Option<&str> {
-        // Names are interned and never forgotten: equal pointers mean equal names.
-        let name_at =
-            |i: usize| self.pairs.get(i).map_or(std::ptr::null(), |(n, _)| Arc::as_ptr(n).cast::<u8>());
-        if hint.found {
-            if let Some((n, value)) = self.pairs.get(hint.at)
-                && Arc::ptr_eq(n, name)
-            {
-                return Some(value);
-            }
-        } else if hint.at <= self.pairs.len()
-            && name_at(hint.at.wrapping_sub(1)) == hint.before
-            && name_at(hint.at) == hint.after
-        {
-            // The same neighbours as when the name was found missing between them.
-            return None;
-        }
-        match self.pairs.binary_search_by(|(n, _)| compare_names(n, name)) {
-            Ok(at) => {
-                *hint = NameHint { at, found: true, ..NameHint::default() };
-                Some(&self.pairs[at].1)
-            }
-            Err(at) => {
-                *hint =
-                    NameHint { at, found: false, before: name_at(at.wrapping_sub(1)), after: name_at(at) };
-                None
-            }
-        }
+        names.binary_search_by(|n| compare_names(n, name)).ok().map(|i| self.values[i].as_str())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(n, v)| (&**n, v.as_str()))
+        self.pairs().map(|(n, v)| (&**n, v.as_str()))
+    }
+
+    fn pairs(&self) -> Pairs<'_> {
+        self.layout.names.iter().zip(&*self.values)
     }
 
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.values.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-}
-
-/// Where [`Labels::get_hinted`] last found a name, or found it missing
-/// between two neighbours (compared by address only, never read).
-#[derive(Clone, Copy, Debug)]
-pub struct NameHint {
-    at: usize,
-    found: bool,
-    before: *const u8,
-    after: *const u8,
-}
-
-impl Default for NameHint {
-    fn default() -> Self {
-        // `at` past any set: the first lookup searches.
-        NameHint { at: usize::MAX, found: false, before: std::ptr::null(), after: std::ptr::null() }
+        self.values.is_empty()
     }
 }
 
@@ -137,7 +207,7 @@ pub struct TargetGroup {
 impl TargetGroup {
     /// The merged labels of target `index`, in name order.
     pub fn target_labels(&self, index: usize) -> MergedLabels<'_> {
-        Merged::new(self.labels.pairs.iter(), self.targets[index].pairs.iter())
+        Merged::new(self.labels.pairs(), self.targets[index].pairs())
     }
 
     /// The merged labels of target `index` minus `__meta_*`, in name order:
@@ -147,13 +217,14 @@ impl TargetGroup {
     }
 }
 
+/// A label set's (name, value) pairs in name order.
+pub type Pairs<'a> = std::iter::Zip<std::slice::Iter<'a, LabelName>, std::slice::Iter<'a, String>>;
+
 /// Sorted labels without the `__meta_*` run.
-pub type NonMeta<'a> =
-    std::iter::Chain<std::slice::Iter<'a, (LabelName, String)>, std::slice::Iter<'a, (LabelName, String)>>;
+pub type NonMeta<'a> = std::iter::Chain<Pairs<'a>, Pairs<'a>>;
 
 /// A group's labels merged with one target's own.
-pub type MergedLabels<'a> =
-    Merged<std::slice::Iter<'a, (LabelName, String)>, std::slice::Iter<'a, (LabelName, String)>>;
+pub type MergedLabels<'a> = Merged<Pairs<'a>, Pairs<'a>>;
 
 /// Two sorted label lists merged in name order, the second winning on equal names.
 pub struct Merged<G: Iterator, O: Iterator> {
@@ -163,8 +234,8 @@ pub struct Merged<G: Iterator, O: Iterator> {
 
 impl<'a, G, O> Merged<G, O>
 where
-    G: Iterator<Item = &'a (LabelName, String)>,
-    O: Iterator<Item = &'a (LabelName, String)>,
+    G: Iterator<Item = (&'a LabelName, &'a String)>,
+    O: Iterator<Item = (&'a LabelName, &'a String)>,
 {
     fn new(group: G, own: O) -> Self {
         Merged { group: group.peekable(), own: own.peekable() }
@@ -173,8 +244,8 @@ where
 
 impl<'a, G, O> Iterator for Merged<G, O>
 where
-    G: Iterator<Item = &'a (LabelName, String)>,
-    O: Iterator<Item = &'a (LabelName, String)>,
+    G: Iterator<Item = (&'a LabelName, &'a String)>,
+    O: Iterator<Item = (&'a LabelName, &'a String)>,
 {
     type Item = (&'a str, &'a str);
 
@@ -183,7 +254,7 @@ where
             (None, None) => return None,
             (Some(_), None) => false,
             (None, Some(_)) => true,
-            (Some(g), Some(o)) => match compare_names(&g.0, &o.0) {
+            (Some(g), Some(o)) => match compare_names(g.0, o.0) {
                 std::cmp::Ordering::Less => false,
                 std::cmp::Ordering::Greater => true,
                 std::cmp::Ordering::Equal => {
@@ -283,58 +354,41 @@ impl Eq for Target {}
 /// The reference allocator's target identity: xxhash64 over the labels in
 /// name order, skipping `__meta_*`, each as name 0xFF value 0xFF, then the job name.
 pub fn identity_hash<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>, job: &str) -> u64 {
-    let mut input = HashInput::default();
+    let mut input = IdentityInput::default();
     for (name, value) in labels {
-        if name.starts_with("__meta_") {
-            continue;
+        if !name.starts_with("__meta_") {
+            input.label(name, value);
         }
-        input.push(name.as_bytes());
-        input.push(&[0xff]);
-        input.push(value.as_bytes());
-        input.push(&[0xff]);
     }
-    input.push(job.as_bytes());
-    input.digest()
+    input.finish(job)
 }
 
-/// Bytes to hash, gathered on the stack and hashed in one go: the streaming
-/// hasher's per-call overhead is most of the cost for a few short labels.
-struct HashInput {
-    buffer: [u8; 512],
-    len: usize,
-    /// Takes over when the input outgrows the buffer.
-    stream: Option<xxhash_rust::xxh64::Xxh64>,
+/// The bytes [`identity_hash`] hashes, gathered and hashed in one go (the
+/// streaming hasher's per-call overhead is most of the cost for a few short
+/// labels). Reusable: hot loops keep one and [`clear`](Self::clear) it.
+#[derive(Debug, Default)]
+pub struct IdentityInput {
+    bytes: Vec<u8>,
 }
 
-impl Default for HashInput {
-    fn default() -> Self {
-        HashInput { buffer: [0; 512], len: 0, stream: None }
-    }
-}
-
-impl HashInput {
-    fn push(&mut self, bytes: &[u8]) {
-        if self.len + bytes.len() > self.buffer.len() {
-            let stream = self.stream.get_or_insert_with(|| xxhash_rust::xxh64::Xxh64::new(0));
-            stream.update(&self.buffer[..self.len]);
-            self.len = 0;
-            if bytes.len() > self.buffer.len() {
-                stream.update(bytes);
-                return;
-            }
-        }
-        self.buffer[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+impl IdentityInput {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
     }
 
-    fn digest(mut self) -> u64 {
-        match self.stream.take() {
-            Some(mut stream) => {
-                stream.update(&self.buffer[..self.len]);
-                stream.digest()
-            }
-            None => xxhash64(&self.buffer[..self.len]),
-        }
+    /// Appends one label; the caller skips `__meta_*` and keeps name order.
+    pub fn label(&mut self, name: &str, value: &str) {
+        self.bytes.reserve(name.len() + value.len() + 2);
+        self.bytes.extend_from_slice(name.as_bytes());
+        self.bytes.push(0xff);
+        self.bytes.extend_from_slice(value.as_bytes());
+        self.bytes.push(0xff);
+    }
+
+    /// The identity of the labels appended, for `job`.
+    pub fn finish(&mut self, job: &str) -> u64 {
+        self.bytes.extend_from_slice(job.as_bytes());
+        xxhash64(&self.bytes)
     }
 }
 
@@ -349,9 +403,10 @@ impl HashInput {
 pub fn node_name<'a, const N: usize>(label_sets: [&'a Labels; N]) -> Option<&'a str> {
     let mut found: [Option<&'a str>; 5] = [None; 5];
     for labels in label_sets {
-        let meta = &labels.pairs[labels.meta.0 as usize..labels.meta.1 as usize];
-        let kubernetes = meta.partition_point(|(n, _)| &**n < "__meta_kubernetes_");
-        for (name, value) in &meta[kubernetes..] {
+        let meta = labels.layout.meta_range();
+        let names = &labels.layout.names[meta.clone()];
+        let kubernetes = names.partition_point(|n| &**n < "__meta_kubernetes_");
+        for (name, value) in names[kubernetes..].iter().zip(&labels.values[meta.start + kubernetes..]) {
             let Some(rest) = name.strip_prefix("__meta_kubernetes_") else { break };
             let slot = match rest {
                 "pod_node_name" => 0,
@@ -396,27 +451,18 @@ mod tests {
     }
 
     #[test]
-    fn hinted_lookups_agree_with_searches_whatever_the_layouts() {
-        // Sets of differing layouts in turn, so hints are right, stale and missing.
-        let sets = [
-            labels(&[("a", "1"), ("c", "3"), ("e", "5")]),
-            labels(&[("a", "1"), ("c", "3"), ("e", "5")]),
-            labels(&[("a", "x"), ("b", "2"), ("c", "y"), ("e", "z")]),
-            labels(&[("c", "only")]),
-            labels(&[]),
-            labels(&[("b", "2"), ("d", "4")]),
-            labels(&[("a", "1"), ("c", "3"), ("e", "5")]),
-            labels(&[("d", "4"), ("f", "6")]),
-        ];
-        let names: Vec<LabelName> = ["a", "b", "c", "d", "e", "f", "0", "z"].map(intern).to_vec();
-        let mut hints = vec![NameHint::default(); names.len()];
-        for _round in 0..3 {
-            for set in &sets {
-                for (name, hint) in names.iter().zip(&mut hints) {
-                    assert_eq!(set.get_hinted(name, hint), set.get(name), "{name} in {set:?}");
-                }
-            }
-        }
+    fn equal_names_share_a_layout_and_positions_follow_it() {
+        let a = labels(&[("a", "1"), ("c", "3"), ("e", "5")]);
+        let b = labels(&[("e", "x"), ("a", "y"), ("c", "z")]);
+        assert!(Arc::ptr_eq(a.layout(), b.layout()), "the same names, one layout");
+        assert!(!Arc::ptr_eq(a.layout(), labels(&[("a", "1")]).layout()));
+        let wanted: Vec<LabelName> = ["0", "a", "b", "c", "e", "f"].map(intern).to_vec();
+        let positions = b.layout().positions(&wanted);
+        assert_eq!(positions, [None, Some(0), None, Some(1), Some(2), None]);
+        let values: Vec<Option<&str>> = positions.iter().map(|p| p.map(|p| b.value_at(p))).collect();
+        let searched: Vec<Option<&str>> = wanted.iter().map(|n| b.get(n)).collect();
+        assert_eq!(values, searched);
+        assert_eq!(labels(&[]).layout().positions(&wanted), [None; 6]);
     }
 
     #[test]
@@ -451,7 +497,7 @@ mod tests {
         let mut bytes = b"__address__\xffx:1\xff".to_vec();
         bytes.extend_from_slice(b"j");
         assert_eq!(identity_hash(a.iter(), "j"), xxhash64(&bytes));
-        // Inputs longer than the stack buffer hash the same as in one piece.
+        // Long inputs hash the same as in one piece.
         let long = "v".repeat(700);
         let c = labels(&[("__address__", "x:1"), ("long", &long), ("z", "1")]);
         let mut bytes = Vec::new();

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::allocation::{Labels, NameHint, Target, TargetGroup, identity_hash, next_version};
+use crate::allocation::{IdentityInput, Labels, Layout, Target, TargetGroup, identity_hash, next_version};
 use crate::config::ScrapeConfig;
 use crate::label_order::{LabelName, compare_names, intern};
-use crate::relabel::{Action, LabelSet, RelabelRule, relabel_set};
+use crate::relabel::{Action, LabelSet, PreparedRules, RelabelRule, SlotValues, relabel_set};
 
 /// `{"targets": ["host:port", ...], "labels": {"name": "value", ...}}`
 #[derive(Deserialize)]
@@ -66,11 +66,43 @@ pub struct JobProcessor {
     /// `filter_strategy: relabel-config`.
     filter: bool,
     rules: Vec<RelabelRule>,
-    /// The `__meta_*` labels the rules can read, sorted; `None` when a rule
-    /// reads every name (`labelmap`). Identity never includes meta labels, so
-    /// the others cannot change any outcome and are left out of the set the
-    /// rules run on: typically a dozen labels instead of fifty.
+    /// The rules prepared against the names they use, when they name every
+    /// label they touch (most lists): then no label set is built per target.
+    prepared: Option<PreparedJob>,
+    /// For the other rule lists: the `__meta_*` labels the rules can read,
+    /// sorted; `None` when a rule reads every name (`labelmap`). Identity
+    /// never includes meta labels, so the others cannot change any outcome
+    /// and are left out of the set the rules run on: typically a dozen
+    /// labels instead of fifty.
     meta_read: Option<Vec<LabelName>>,
+}
+
+/// A job's [`PreparedRules`] with what filling their slots needs.
+struct PreparedJob {
+    rules: PreparedRules,
+    /// Per slot, the job's seed for that name (used when discovery has none).
+    seeds: Vec<Option<String>>,
+    /// The slot of `__tmp_disable_sharding`, when a rule reads it.
+    disable_sharding: Option<usize>,
+    /// The slots identity reads, in name order: all but `__meta_*` and
+    /// `__tmp_disable_sharding`.
+    identity_slots: Vec<usize>,
+}
+
+impl PreparedJob {
+    fn new(rules: &[RelabelRule], seeds: &[(String, String)]) -> Option<PreparedJob> {
+        let rules = PreparedRules::new(rules)?;
+        let names = rules.names();
+        let seed = |name: &str| seeds.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        Some(PreparedJob {
+            seeds: names.iter().map(|name| seed(name)).collect(),
+            disable_sharding: rules.slot(DISABLE_SHARDING),
+            identity_slots: (0..names.len())
+                .filter(|&i| !names[i].starts_with("__meta_") && &*names[i] != DISABLE_SHARDING)
+                .collect(),
+            rules,
+        })
+    }
 }
 
 impl JobProcessor {
@@ -81,11 +113,13 @@ impl JobProcessor {
         let mut seeds = scrape.seed_labels();
         seeds.sort();
         let rules = if filter { scrape.relabel_rules.clone() } else { Vec::new() };
+        let prepared = if rules.is_empty() { None } else { PreparedJob::new(&rules, &seeds) };
         JobProcessor {
             job: Arc::from(scrape.job_name.as_str()),
-            seeds,
             filter,
             meta_read: meta_read(&rules),
+            prepared,
+            seeds,
             rules,
         }
     }
@@ -97,6 +131,7 @@ impl JobProcessor {
             seeds: Vec::new(),
             filter: false,
             rules: Vec::new(),
+            prepared: None,
             meta_read: None,
         }
     }
@@ -109,11 +144,23 @@ impl JobProcessor {
     /// identities are left for the allocator to collapse.
     pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Target> {
         let version = next_version();
-        let mut scratch = LabelSet::new();
-        let mut meta = MetaLookup::new(self.meta_read.as_deref().unwrap_or_default(), group);
+        let mut scratch = Scratch::default();
+        let mut planner = Planner::new(self, group);
         let mut targets = Vec::with_capacity(group.targets.len());
-        for index in 0..group.targets.len() {
-            if let Some(identity) = self.identity(group, index, &mut scratch, &mut meta) {
+        for (index, own) in group.targets.iter().enumerate() {
+            let identity = if !self.filter {
+                Some(identity_hash(group.target_labels_without_meta(index), &self.job))
+            } else {
+                let plan = planner.plan(own);
+                match &self.prepared {
+                    Some(prepared) => self.prepared_identity(prepared, plan, group, own, &mut scratch),
+                    None if self.rules.is_empty() => {
+                        Some(self.plain_identity(plan, group, own, &mut scratch))
+                    }
+                    None => self.general_identity(plan, group, index, &mut scratch.set),
+                }
+            };
+            if let Some(identity) = identity {
                 targets.push(Target::in_group(self.job.clone(), group.clone(), index, identity, version));
             }
         }
@@ -125,44 +172,86 @@ impl JobProcessor {
         groups.iter().flat_map(|group| self.process_group(group)).collect()
     }
 
-    /// The identity of target `index` of `group`, or `None` when the rules drop it.
-    fn identity<'a>(
+    /// The identity of a target of a job without rules: its seeded labels.
+    fn plain_identity(
+        &self,
+        plan: &LayoutPlan,
+        group: &TargetGroup,
+        own: &Labels,
+        scratch: &mut Scratch,
+    ) -> u64 {
+        scratch.input.clear();
+        for label in &plan.identity {
+            let value = label.value(group, own, &[], &self.seeds);
+            if !value.is_empty() {
+                scratch.input.label(&label.name, value);
+            }
+        }
+        scratch.input.finish(&self.job)
+    }
+
+    /// The identity of a target under prepared rules, or `None` when they
+    /// drop it: the slots are filled from the target, its group and the
+    /// seeds, the rules run on them, and identity reads the slots over the
+    /// labels no rule names.
+    fn prepared_identity<'a>(
         &'a self,
+        prepared: &'a PreparedJob,
+        plan: &LayoutPlan,
+        group: &'a TargetGroup,
+        own: &'a Labels,
+        scratch: &mut Scratch<'a>,
+    ) -> Option<u64> {
+        let slots = &mut scratch.slots;
+        slots.values.clear();
+        slots.values.extend(plan.lookups.iter().zip(&prepared.seeds).map(|(at, seed)| {
+            // A seed applies where discovery has no value or an empty one.
+            Cow::Borrowed(match at.value(group, own) {
+                Some(value) if !value.is_empty() => value,
+                _ => seed.as_deref().unwrap_or(""),
+            })
+        }));
+        if let Some(slot) = prepared.disable_sharding {
+            slots.values[slot] = Cow::Borrowed("true");
+        }
+        if !prepared.rules.run(slots) {
+            return None;
+        }
+        scratch.input.clear();
+        for label in &plan.identity {
+            let value = label.value(group, own, &slots.values, &self.seeds);
+            if !value.is_empty() {
+                scratch.input.label(&label.name, value);
+            }
+        }
+        Some(scratch.input.finish(&self.job))
+    }
+
+    /// The identity of target `index` under rules that may touch any label
+    /// (the general engine on a label set), or `None` when they drop it.
+    fn general_identity<'a>(
+        &'a self,
+        plan: &LayoutPlan,
         group: &'a TargetGroup,
         index: usize,
         set: &mut LabelSet<'a>,
-        meta: &mut MetaLookup<'a>,
     ) -> Option<u64> {
-        // Identity never includes `__meta_*`, so the rule-less paths skip them.
-        let non_meta = group.target_labels_without_meta(index);
-        if !self.filter {
-            return Some(identity_hash(non_meta, &self.job));
-        }
-        if self.rules.is_empty() {
-            // Nothing can drop or change a label: hash the seeded labels as they
-            // stream by, without building the set.
-            let seeded =
-                SeededLabels { discovered: non_meta.peekable(), seeds: self.seeds.iter().peekable() };
-            let labels = seeded.filter(|(name, value)| !value.is_empty() && *name != DISABLE_SHARDING);
-            return Some(identity_hash(labels, &self.job));
-        }
         set.clear();
+        let seeds = || self.seeds.iter().peekable();
         match &self.meta_read {
             Some(meta_read) => {
-                set.extend_sorted(SeededLabels {
-                    discovered: non_meta.peekable(),
-                    seeds: self.seeds.iter().peekable(),
-                });
+                let discovered = group.target_labels_without_meta(index).peekable();
+                set.extend_sorted(SeededLabels { discovered, seeds: seeds() });
                 let own = &group.targets[index];
-                for (name, value) in meta_read.iter().zip(meta.values(own)) {
-                    if let Some(value) = value {
+                for (name, at) in meta_read.iter().zip(&plan.lookups) {
+                    if let Some(value) = at.value(group, own) {
                         set.set(Cow::Borrowed(&**name), Cow::Borrowed(value));
                     }
                 }
             }
             None => set.extend_sorted(SeededLabels {
                 discovered: group.target_labels(index).peekable(),
-                seeds: self.seeds.iter().peekable(),
+                seeds: seeds(),
             }),
         }
         set.set(DISABLE_SHARDING.into(), "true".into());
@@ -174,25 +263,166 @@ impl JobProcessor {
     }
 }
 
-/// The values of the `__meta_*` names the rules read, for the targets of
-/// one group: the group's own values are looked up once, each target's with
-/// position hints (targets of a group share their label layout).
-struct MetaLookup<'a> {
-    names: &'a [LabelName],
-    group_values: Vec<Option<&'a str>>,
-    hints: Vec<NameHint>,
+/// Per-target working memory, reused across a group's targets.
+#[derive(Default)]
+struct Scratch<'a> {
+    set: LabelSet<'a>,
+    slots: SlotValues<'a>,
+    input: IdentityInput,
 }
 
-impl<'a> MetaLookup<'a> {
-    fn new(names: &'a [LabelName], group: &'a TargetGroup) -> MetaLookup<'a> {
-        let group_values = names.iter().map(|name| group.labels.get(name)).collect();
-        MetaLookup { names, group_values, hints: vec![NameHint::default(); names.len()] }
+/// Where one target finds a label: in its own labels, its group's, or nowhere.
+#[derive(Clone, Copy, Debug)]
+enum ValueAt {
+    Own(u32),
+    Group(u32),
+    Absent,
+}
+
+impl ValueAt {
+    fn value<'a>(self, group: &'a TargetGroup, own: &'a Labels) -> Option<&'a str> {
+        match self {
+            ValueAt::Own(at) => Some(own.value_at(at)),
+            ValueAt::Group(at) => Some(group.labels.value_at(at)),
+            ValueAt::Absent => None,
+        }
+    }
+}
+
+/// One label identity hashes, and where its value comes from.
+struct IdentityLabel {
+    name: LabelName,
+    /// A slot of the prepared rules (which already applied the seed), else discovery.
+    slot: Option<usize>,
+    discovered: ValueAt,
+    /// The job's seed for this name, used when discovery's value is absent or empty.
+    seed: Option<usize>,
+}
+
+impl IdentityLabel {
+    fn value<'a>(
+        &self,
+        group: &'a TargetGroup,
+        own: &'a Labels,
+        slots: &'a [Cow<'a, str>],
+        seeds: &'a [(String, String)],
+    ) -> &'a str {
+        if let Some(slot) = self.slot {
+            return &slots[slot];
+        }
+        match (self.discovered.value(group, own), self.seed) {
+            (Some(value), _) if !value.is_empty() => value,
+            (_, Some(seed)) => &seeds[seed].1,
+            (_, None) => "",
+        }
+    }
+}
+
+/// What processing does for every target of one label layout within a
+/// group, worked out once: where the names the rules read are, and which
+/// labels identity hashes in which order (no name comparisons per target).
+struct LayoutPlan {
+    /// Per looked-up name (prepared slots, else the meta labels the rules read).
+    lookups: Vec<ValueAt>,
+    /// The labels identity reads, in name order (`__meta_*` never among
+    /// them); empty values are skipped when hashing.
+    identity: Vec<IdentityLabel>,
+}
+
+/// The plans of one group's target layouts; targets of a group nearly
+/// always share one.
+struct Planner<'a> {
+    processor: &'a JobProcessor,
+    group: &'a TargetGroup,
+    /// The names whose values the rules need, sorted.
+    looked_up: &'a [LabelName],
+    in_group: Vec<Option<u32>>,
+    /// By layout address (the group holds the layouts alive), most recent last.
+    plans: Vec<(*const Layout, LayoutPlan)>,
+}
+
+/// Layouts a group keeps plans for; a group of more varied targets re-plans.
+const PLANS_PER_GROUP: usize = 8;
+
+impl<'a> Planner<'a> {
+    fn new(processor: &'a JobProcessor, group: &'a TargetGroup) -> Planner<'a> {
+        let looked_up = match &processor.prepared {
+            Some(prepared) => prepared.rules.names(),
+            None => processor.meta_read.as_deref().unwrap_or_default(),
+        };
+        let in_group = group.labels.layout().positions(looked_up);
+        Planner { processor, group, looked_up, in_group, plans: Vec::new() }
     }
 
-    /// Each name's value for a target with labels `own`: its own, else the group's.
-    fn values<'s>(&'s mut self, own: &'a Labels) -> impl Iterator<Item = Option<&'a str>> + 's {
-        let lookups = self.names.iter().zip(&mut self.hints).zip(&self.group_values);
-        lookups.map(move |((name, hint), group_value)| own.get_hinted(name, hint).or(*group_value))
+    fn plan(&mut self, own: &Labels) -> &LayoutPlan {
+        let key = Arc::as_ptr(own.layout());
+        let at = match self.plans.iter().rposition(|(layout, _)| *layout == key) {
+            Some(at) => at,
+            None => {
+                if self.plans.len() == PLANS_PER_GROUP {
+                    self.plans.remove(0);
+                }
+                let plan = self.new_plan(own.layout());
+                self.plans.push((key, plan));
+                self.plans.len() - 1
+            }
+        };
+        &self.plans[at].1
+    }
+
+    fn new_plan(&self, own: &Layout) -> LayoutPlan {
+        let lookups = own
+            .positions(self.looked_up)
+            .into_iter()
+            .zip(&self.in_group)
+            .map(|(own_at, group_at)| match (own_at, group_at) {
+                (Some(at), _) => ValueAt::Own(at),
+                (None, Some(at)) => ValueAt::Group(*at),
+                (None, None) => ValueAt::Absent,
+            })
+            .collect();
+        // Keyed by name, so in bytewise order, as identity hashes them.
+        let mut labels: BTreeMap<LabelName, IdentityLabel> = BTreeMap::new();
+        let mut discovered = |layout: &Layout, at: fn(u32) -> ValueAt| {
+            for (i, name) in layout.names().iter().enumerate() {
+                if !layout.meta_range().contains(&i) {
+                    let label = IdentityLabel {
+                        name: name.clone(),
+                        slot: None,
+                        discovered: at(i as u32),
+                        seed: None,
+                    };
+                    labels.insert(name.clone(), label);
+                }
+            }
+        };
+        discovered(self.group.labels.layout(), ValueAt::Group);
+        // A target's own label wins over its group's.
+        discovered(own, ValueAt::Own);
+        for (seed, (name, _)) in self.processor.seeds.iter().enumerate() {
+            let name = intern(name);
+            let label = labels.entry(name.clone()).or_insert_with(|| IdentityLabel {
+                name,
+                slot: None,
+                discovered: ValueAt::Absent,
+                seed: None,
+            });
+            label.seed = Some(seed);
+        }
+        if let Some(prepared) = &self.processor.prepared {
+            for &slot in &prepared.identity_slots {
+                let name = prepared.rules.names()[slot].clone();
+                let label = IdentityLabel {
+                    name: name.clone(),
+                    slot: Some(slot),
+                    discovered: ValueAt::Absent,
+                    seed: None,
+                };
+                labels.insert(name, label);
+            }
+        }
+        labels.remove(DISABLE_SHARDING);
+        LayoutPlan { lookups, identity: labels.into_values().collect() }
     }
 }
 
@@ -345,6 +575,49 @@ mod tests {
         }
         let distinct: std::collections::HashSet<u64> = fast.iter().map(|t| t.identity).collect();
         assert_eq!(distinct.len(), 4);
+    }
+
+    #[test]
+    fn prepared_plain_and_general_paths_agree_on_mixed_layouts() {
+        // The same outcome whichever path a job takes: no rules (plain), rules
+        // that name their labels (prepared slots), and rules that may touch any
+        // label (general engine; `labelkeep` of everything changes nothing).
+        let params = serde_json::json!({"module": ["m"]});
+        let copy = serde_json::json!({"source_labels": ["__meta_pod"], "target_label": "pod"});
+        let everything = serde_json::json!({"action": "labelkeep", "regex": ".*"});
+        let plain = job(serde_json::json!({"job_name": "j", "params": params}));
+        let prepared = job(serde_json::json!({"job_name": "j", "params": params, "relabel_configs": [copy]}));
+        let general = job(
+            serde_json::json!({"job_name": "j", "params": params, "relabel_configs": [copy, everything]}),
+        );
+        let labels = |pairs: &[(&str, &str)]| {
+            Labels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
+        };
+        // Targets of one group in several layouts, overriding group labels and
+        // seeds, with empty values among them.
+        let mixed = Arc::new(TargetGroup {
+            labels: labels(&[("__meta_pod", "g"), ("zone", "z"), ("job", ""), ("__scheme__", "https")]),
+            targets: vec![
+                labels(&[("__address__", "a:1")]),
+                labels(&[("__address__", "a:2"), ("__meta_pod", "p2"), ("zone", "")]),
+                labels(&[("__address__", "a:3")]),
+                labels(&[("__address__", "a:4"), ("job", "own"), ("__param_module", ""), ("pod", "x")]),
+                labels(&[("__address__", "a:5"), ("__meta_pod", ""), ("zone", "")]),
+                labels(&[("__address__", "a:6"), ("__scheme__", ""), ("__tmp_disable_sharding", "1")]),
+            ],
+        });
+        let groups = [mixed, group(&["b:1", "b:2"], &[("__meta_pod", "q")])];
+        let through = |config| JobProcessor::new(config, true).targets(&groups);
+        let (slots, engine) = (through(&prepared), through(&general));
+        assert_eq!(slots.len(), 8);
+        let ids = |targets: &[Target]| targets.iter().map(|t| t.identity).collect::<Vec<_>>();
+        assert_eq!(ids(&slots), ids(&engine), "prepared and general rules");
+        // Without rules, only targets whose `pod` the copy did not change agree.
+        let unchanged =
+            |t: &Target| t.label("__meta_pod").is_none_or(str::is_empty) && t.label("pod").is_none();
+        for (p, s) in through(&plain).iter().zip(&slots) {
+            assert_eq!(p.identity == s.identity, unchanged(p), "{}", p.address());
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::case::{go_lowercase, go_uppercase};
+use super::prepared::{PreparedRules, is_copy};
 use super::rule::{Action, RelabelRule};
 use crate::label_order::compare_names;
 
@@ -108,6 +109,9 @@ fn source_value<'s>(
 /// Applies `rules` in order. Returns `false` when a rule drops the target;
 /// `labels` then holds whatever the rules had made of it so far.
 pub fn relabel(labels: &mut LabelMap, rules: &[RelabelRule]) -> bool {
+    if let Some(prepared) = PreparedRules::new(rules) {
+        return prepared.relabel_map(labels);
+    }
     let mut set = LabelSet::new();
     set.extend_sorted(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let kept = relabel_set(&mut set, rules);
@@ -120,13 +124,10 @@ pub fn relabel(labels: &mut LabelMap, rules: &[RelabelRule]) -> bool {
 /// (`regex: (.*)`, `replacement: $1`, a literal target): the most common rule
 /// shape, answered by sharing the source value. `None` for any other rule.
 fn copied_source<'a>(labels: &LabelSet<'a>, rule: &RelabelRule) -> Option<Cow<'a, str>> {
-    let [source] = rule.source_labels.as_slice() else { return None };
-    let copies = rule.regex.matches_everything()
-        && matches!(rule.replacement.as_str(), "$1" | "${1}")
-        && !rule.target_label.contains('$');
-    if !copies {
+    if !is_copy(rule) {
         return None;
     }
+    let source = &rule.source_labels[0];
     Some(labels.position(source).map_or(Cow::Borrowed(""), |i| labels.pairs[i].1.clone()))
 }
 

@@ -12,10 +12,12 @@
 
 mod case;
 mod engine;
+mod prepared;
 mod regex;
 mod rule;
 
 pub use engine::{LabelMap, LabelSet, relabel, relabel_set};
+pub use prepared::{PreparedRules, SlotValues};
 pub use regex::RelabelRegex;
 pub use rule::{Action, NameValidation, RelabelRule, is_valid_label_name};
 

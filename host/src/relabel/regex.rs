@@ -60,6 +60,11 @@ impl RelabelRegex {
         }
     }
 
+    /// The one text this regex matches, when it has no metacharacters.
+    pub fn literal(&self) -> Option<&str> {
+        self.literal.as_deref()
+    }
+
     /// Whether this is the default `(.*)`.
     pub fn matches_everything(&self) -> bool {
         self.matches_everything

@@ -355,14 +355,20 @@ fn randomized_relabeling_matches_promtool() {
     let config = dir.path().join("prometheus.yml");
     std::fs::write(&config, json!({ "scrape_configs": jobs }).to_string()).unwrap();
     let mut compared = 0;
+    let mut prepared = 0;
     for job in &jobs {
         let name = job["job_name"].as_str().unwrap();
         let rules = parse_rules(&job["relabel_configs"]).unwrap();
         let results = promtool(&config, name);
         compare(name, job, &rules, &results);
         compared += results.len();
+        prepared += usize::from(target_allocator::relabel::PreparedRules::new(&rules).is_some());
     }
     assert!(compared >= 250, "{compared} targets compared");
+    // Both engines face the oracle: rule lists that name every label they
+    // touch run prepared (on slots), the others on the general engine.
+    let general = jobs.len() - prepared;
+    assert!(prepared >= 20 && general >= 10, "{prepared} prepared and {general} general rule lists");
 }
 
 /// Debian's promtool (Prometheus 2.42) validates names the legacy way.

@@ -1,0 +1,250 @@
+//! A job's rules prepared against the label names they spell out.
+//!
+//! Most rule lists read and write only names written in the rules: every
+//! action but `labelmap`, `labelkeep`, a `labeldrop` whose regex is more than
+//! a name, and a `replace` whose target is a template. Such a list is
+//! prepared once: each name gets a slot, and relabeling a target is indexing
+//! into its slots — no label set is built, searched or shifted per rule.
+//! Lists that need every label run on the general engine
+//! ([`relabel_set`](super::relabel_set)); the fuzz checks hold the two to the
+//! same results.
+//!
+//! Owns only the rule program; filling the slots from discovered labels is
+//! the caller's (it knows the label layout), as is what the result is for.
+
+use std::borrow::Cow;
+
+use super::case::{go_lowercase, go_uppercase};
+use super::engine::LabelMap;
+use super::rule::{Action, RelabelRule};
+use crate::label_order::{LabelName, intern};
+
+/// A slot index: the position of a name in [`PreparedRules::names`].
+type Slot = u32;
+
+/// `hashmod` results below this are answered from a table instead of
+/// formatting a number per target.
+const HASHMOD_TABLE: u64 = 1024;
+
+/// Rules prepared against the names they use; see the module docs.
+#[derive(Debug)]
+pub struct PreparedRules {
+    rules: Vec<RelabelRule>,
+    /// Every name a rule reads or writes, sorted and unique.
+    names: Vec<LabelName>,
+    steps: Vec<Step>,
+    /// "0", "1", …: the `hashmod` results that can be borrowed.
+    numbers: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Step {
+    /// Index into `rules`.
+    rule: usize,
+    sources: Vec<Slot>,
+    op: Op,
+}
+
+#[derive(Debug)]
+enum Op {
+    /// `replace` of one source by `(.*)` into `$1`: the target shares the
+    /// source's value (the most common rule).
+    Copy {
+        to: Slot,
+    },
+    Replace {
+        to: Slot,
+    },
+    Keep,
+    Drop,
+    KeepEqual {
+        target: Slot,
+    },
+    DropEqual {
+        target: Slot,
+    },
+    HashMod {
+        to: Slot,
+    },
+    Lowercase {
+        to: Slot,
+    },
+    Uppercase {
+        to: Slot,
+    },
+    /// `labeldrop` whose regex is one name.
+    Delete {
+        slot: Slot,
+    },
+}
+
+/// The values of one target's slots, by slot; empty means absent, as in
+/// Prometheus. Reused from target to target.
+#[derive(Debug, Default)]
+pub struct SlotValues<'a> {
+    pub values: Vec<Cow<'a, str>>,
+    /// Joined source values of the rule being run.
+    joined: String,
+}
+
+impl PreparedRules {
+    /// `None` when a rule may read or write names it does not spell out.
+    pub fn new(rules: &[RelabelRule]) -> Option<PreparedRules> {
+        let mut names: Vec<&str> = Vec::new();
+        for rule in rules {
+            match rule.action {
+                Action::LabelMap | Action::LabelKeep => return None,
+                Action::LabelDrop => names.push(rule.regex.literal()?),
+                Action::Replace if rule.target_label.contains('$') => return None,
+                Action::Keep | Action::Drop => {}
+                _ => names.push(&rule.target_label),
+            }
+            names.extend(rule.source_labels.iter().map(String::as_str));
+        }
+        names.sort_unstable();
+        names.dedup();
+        let slot = |name: &str| names.binary_search(&name).expect("every name has a slot") as Slot;
+        let steps = rules
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| {
+                let to = || slot(&rule.target_label);
+                let op = match rule.action {
+                    Action::Replace if is_copy(rule) => Op::Copy { to: to() },
+                    Action::Replace => Op::Replace { to: to() },
+                    Action::Keep => Op::Keep,
+                    Action::Drop => Op::Drop,
+                    Action::KeepEqual => Op::KeepEqual { target: to() },
+                    Action::DropEqual => Op::DropEqual { target: to() },
+                    Action::HashMod => Op::HashMod { to: to() },
+                    Action::Lowercase => Op::Lowercase { to: to() },
+                    Action::Uppercase => Op::Uppercase { to: to() },
+                    Action::LabelDrop => Op::Delete { slot: slot(rule.regex.literal().expect("checked")) },
+                    Action::LabelMap | Action::LabelKeep => unreachable!("refused above"),
+                };
+                Step { rule: index, sources: rule.source_labels.iter().map(|s| slot(s)).collect(), op }
+            })
+            .collect();
+        let largest_modulus = rules.iter().filter(|r| r.action == Action::HashMod).map(|r| r.modulus).max();
+        let numbers = (0..largest_modulus.unwrap_or(0).min(HASHMOD_TABLE)).map(|n| n.to_string()).collect();
+        Some(PreparedRules {
+            rules: rules.to_vec(),
+            names: names.into_iter().map(intern).collect(),
+            steps,
+            numbers,
+        })
+    }
+
+    /// The slots' names, sorted: slot `i` holds the value of `names()[i]`.
+    pub fn names(&self) -> &[LabelName] {
+        &self.names
+    }
+
+    /// The slot of `name`, if a rule uses it.
+    pub fn slot(&self, name: &str) -> Option<usize> {
+        self.names.binary_search_by(|n| (**n).cmp(name)).ok()
+    }
+
+    /// Runs the rules on `slots` (one value per name, filled by the caller).
+    /// Returns `false` when a rule drops the target; the slots then hold what
+    /// the rules had made of it so far.
+    pub fn run<'a>(&'a self, slots: &mut SlotValues<'a>) -> bool {
+        debug_assert_eq!(slots.values.len(), self.names.len());
+        self.steps.iter().all(|step| self.apply(step, slots))
+    }
+
+    fn apply<'a>(&'a self, step: &Step, slots: &mut SlotValues<'a>) -> bool {
+        let rule = &self.rules[step.rule];
+        if let Op::Copy { to } = step.op {
+            let copied = slots.values[step.sources[0] as usize].clone();
+            slots.values[to as usize] = copied;
+            return true;
+        }
+        let (written, to): (Cow<'a, str>, Slot) = {
+            let value: &str = match step.sources.as_slice() {
+                [only] => &slots.values[*only as usize],
+                sources => {
+                    slots.joined.clear();
+                    for (i, &source) in sources.iter().enumerate() {
+                        if i > 0 {
+                            slots.joined.push_str(&rule.separator);
+                        }
+                        slots.joined.push_str(&slots.values[source as usize]);
+                    }
+                    &slots.joined
+                }
+            };
+            match step.op {
+                Op::Keep => return rule.regex.is_match(value),
+                Op::Drop => return !rule.regex.is_match(value),
+                Op::KeepEqual { target } => return *slots.values[target as usize] == *value,
+                Op::DropEqual { target } => return *slots.values[target as usize] != *value,
+                Op::Replace { to } => {
+                    let Some(groups) = rule.regex.captures(value) else { return true };
+                    let mut replaced = String::new();
+                    groups.expand(&rule.replacement, &mut replaced);
+                    (Cow::Owned(replaced), to)
+                }
+                Op::Lowercase { to } => (Cow::Owned(go_lowercase(value)), to),
+                Op::Uppercase { to } => (Cow::Owned(go_uppercase(value)), to),
+                Op::HashMod { to } => (self.hash_mod(rule.modulus, value), to),
+                Op::Delete { slot } => (Cow::Borrowed(""), slot),
+                Op::Copy { .. } => unreachable!("handled above"),
+            }
+        };
+        slots.values[to as usize] = written;
+        true
+    }
+
+    /// Prometheus's `hashmod`: the last 8 bytes of the value's MD5, big-endian,
+    /// modulo `modulus`.
+    fn hash_mod<'a>(&'a self, modulus: u64, value: &str) -> Cow<'a, str> {
+        // Anything modulo 1 is 0: prometheus-operator's unsharded default.
+        let n = if modulus == 1 {
+            0
+        } else {
+            let digest = md5::compute(value.as_bytes());
+            u64::from_be_bytes(digest.0[8..16].try_into().expect("8 bytes")) % modulus
+        };
+        match self.numbers.get(n as usize) {
+            Some(number) => Cow::Borrowed(number),
+            None => Cow::Owned(n.to_string()),
+        }
+    }
+
+    /// Relabels a whole label map: the slots are read from it and written
+    /// back; labels no rule names are untouched.
+    pub fn relabel_map(&self, labels: &mut LabelMap) -> bool {
+        labels.retain(|_, value| !value.is_empty());
+        let values = self.names.iter().map(|n| Cow::Borrowed(labels.get(&**n).map_or("", String::as_str)));
+        let mut slots = SlotValues { values: values.collect(), joined: String::new() };
+        let kept = self.run(&mut slots);
+        let results: Vec<(String, String)> =
+            self.names.iter().zip(slots.values).map(|(n, v)| (n.to_string(), v.into_owned())).collect();
+        for (name, value) in results {
+            if value.is_empty() {
+                labels.remove(&name);
+            } else {
+                labels.insert(name, value);
+            }
+        }
+        kept
+    }
+}
+
+impl<'a> SlotValues<'a> {
+    /// Empties the slots and makes room for `count`.
+    pub fn reset(&mut self, count: usize) {
+        self.values.clear();
+        self.values.resize(count, Cow::Borrowed(""));
+    }
+}
+
+/// Whether a `replace` only copies its one source: `(.*)` into `$1` with a
+/// literal target.
+pub(super) fn is_copy(rule: &RelabelRule) -> bool {
+    rule.source_labels.len() == 1
+        && rule.regex.matches_everything()
+        && matches!(rule.replacement.as_str(), "$1" | "${1}")
+        && !rule.target_label.contains('$')
+}
