@@ -400,7 +400,7 @@ impl Allocator {
             return Ok(self.report(0, 0, None));
         }
         // Identity order makes the batch, and so order-dependent strategies, deterministic.
-        batch.sort_unstable();
+        batch.sort_unstable_by_key(|&(identity, _)| identity);
         // A batch of every target (the first discovery) is a full allocation.
         let mut full = full || batch.len() == self.slot_of.len();
         let load = if full {
@@ -413,7 +413,7 @@ impl Allocator {
         };
         if full && batch.len() < self.slot_of.len() {
             batch = self.all_entries();
-            batch.sort_unstable();
+            batch.sort_unstable_by_key(|&(identity, _)| identity);
         }
         let batch: Vec<u32> = batch.into_iter().map(|(_, at)| at).collect();
         let primary = self.choice.primary.clone();

@@ -366,9 +366,16 @@ pub fn identity_hash<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>, j
 /// The bytes [`identity_hash`] hashes, gathered and hashed in one go (the
 /// streaming hasher's per-call overhead is most of the cost for a few short
 /// labels). Reusable: hot loops keep one and [`clear`](Self::clear) it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IdentityInput {
     bytes: Vec<u8>,
+}
+
+impl Default for IdentityInput {
+    fn default() -> Self {
+        // A typical target's labels fit: no regrowth while appending.
+        IdentityInput { bytes: Vec::with_capacity(512) }
+    }
 }
 
 impl IdentityInput {
@@ -378,9 +385,18 @@ impl IdentityInput {
 
     /// Appends one label; the caller skips `__meta_*` and keeps name order.
     pub fn label(&mut self, name: &str, value: &str) {
-        self.bytes.reserve(name.len() + value.len() + 2);
-        self.bytes.extend_from_slice(name.as_bytes());
-        self.bytes.push(0xff);
+        self.keyed(&IdentityInput::key(name), value);
+    }
+
+    /// A label name as [`keyed`](Self::keyed) appends it, for callers that
+    /// append the same names for many targets.
+    pub fn key(name: &str) -> Box<[u8]> {
+        [name.as_bytes(), &[0xff]].concat().into_boxed_slice()
+    }
+
+    /// Appends one label whose name is given as its [`key`](Self::key).
+    pub fn keyed(&mut self, key: &[u8], value: &str) {
+        self.bytes.extend_from_slice(key);
         self.bytes.extend_from_slice(value.as_bytes());
         self.bytes.push(0xff);
     }

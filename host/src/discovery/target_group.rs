@@ -2,8 +2,8 @@
 //! turning one job's groups into targets (seeds, relabel filtering, identity).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
@@ -75,6 +75,8 @@ pub struct JobProcessor {
     /// and are left out of the set the rules run on: typically a dozen
     /// labels instead of fifty.
     meta_read: Option<Vec<LabelName>>,
+    /// Per-layout plans, shared by the job's groups.
+    plans: Mutex<PlanCache>,
 }
 
 /// A job's [`PreparedRules`] with what filling their slots needs.
@@ -121,6 +123,7 @@ impl JobProcessor {
             prepared,
             seeds,
             rules,
+            plans: Mutex::default(),
         }
     }
 
@@ -133,6 +136,7 @@ impl JobProcessor {
             rules: Vec::new(),
             prepared: None,
             meta_read: None,
+            plans: Mutex::default(),
         }
     }
 
@@ -184,7 +188,7 @@ impl JobProcessor {
         for label in &plan.identity {
             let value = label.value(group, own, &[], &self.seeds);
             if !value.is_empty() {
-                scratch.input.label(&label.name, value);
+                scratch.input.keyed(&label.key, value);
             }
         }
         scratch.input.finish(&self.job)
@@ -221,7 +225,7 @@ impl JobProcessor {
         for label in &plan.identity {
             let value = label.value(group, own, &slots.values, &self.seeds);
             if !value.is_empty() {
-                scratch.input.label(&label.name, value);
+                scratch.input.keyed(&label.key, value);
             }
         }
         Some(scratch.input.finish(&self.job))
@@ -291,7 +295,8 @@ impl ValueAt {
 
 /// One label identity hashes, and where its value comes from.
 struct IdentityLabel {
-    name: LabelName,
+    /// The name as [`IdentityInput::keyed`] takes it.
+    key: Box<[u8]>,
     /// A slot of the prepared rules (which already applied the seed), else discovery.
     slot: Option<usize>,
     discovered: ValueAt,
@@ -329,52 +334,66 @@ struct LayoutPlan {
     identity: Vec<IdentityLabel>,
 }
 
-/// The plans of one group's target layouts; targets of a group nearly
-/// always share one.
+/// Plans by (group layout, target layout). The layouts are held, so their
+/// addresses, the keys, stay theirs.
+type PlanKey = (usize, usize);
+
+#[derive(Default)]
+struct PlanCache {
+    plans: HashMap<PlanKey, (Arc<Layout>, Arc<Layout>, Arc<LayoutPlan>)>,
+}
+
+/// Plans a job keeps before starting over (each costs a few hundred bytes;
+/// a job's targets come in a handful of layouts).
+const MAX_PLANS: usize = 4096;
+
+/// One group's view of its job's plans; targets of a group nearly always
+/// share one layout, so most targets find theirs without locking the cache.
 struct Planner<'a> {
     processor: &'a JobProcessor,
     group: &'a TargetGroup,
-    /// The names whose values the rules need, sorted.
-    looked_up: &'a [LabelName],
-    in_group: Vec<Option<u32>>,
-    /// By layout address (the group holds the layouts alive), most recent last.
-    plans: Vec<(*const Layout, LayoutPlan)>,
+    last: Option<(*const Layout, Arc<LayoutPlan>)>,
 }
-
-/// Layouts a group keeps plans for; a group of more varied targets re-plans.
-const PLANS_PER_GROUP: usize = 8;
 
 impl<'a> Planner<'a> {
     fn new(processor: &'a JobProcessor, group: &'a TargetGroup) -> Planner<'a> {
-        let looked_up = match &processor.prepared {
-            Some(prepared) => prepared.rules.names(),
-            None => processor.meta_read.as_deref().unwrap_or_default(),
-        };
-        let in_group = group.labels.layout().positions(looked_up);
-        Planner { processor, group, looked_up, in_group, plans: Vec::new() }
+        Planner { processor, group, last: None }
     }
 
     fn plan(&mut self, own: &Labels) -> &LayoutPlan {
-        let key = Arc::as_ptr(own.layout());
-        let at = match self.plans.iter().rposition(|(layout, _)| *layout == key) {
-            Some(at) => at,
-            None => {
-                if self.plans.len() == PLANS_PER_GROUP {
-                    self.plans.remove(0);
-                }
-                let plan = self.new_plan(own.layout());
-                self.plans.push((key, plan));
-                self.plans.len() - 1
-            }
-        };
-        &self.plans[at].1
+        let layout = Arc::as_ptr(own.layout());
+        if self.last.as_ref().is_none_or(|(last, _)| *last != layout) {
+            let plan = self.cached_plan(own.layout());
+            self.last = Some((layout, plan));
+        }
+        &self.last.as_ref().expect("just set").1
+    }
+
+    fn cached_plan(&self, own: &Arc<Layout>) -> Arc<LayoutPlan> {
+        let group = self.group.labels.layout();
+        let key = (Arc::as_ptr(group) as usize, Arc::as_ptr(own) as usize);
+        let mut cache = self.processor.plans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, _, plan)) = cache.plans.get(&key) {
+            return plan.clone();
+        }
+        if cache.plans.len() >= MAX_PLANS {
+            cache.plans.clear();
+        }
+        let plan = Arc::new(self.new_plan(own));
+        cache.plans.insert(key, (group.clone(), own.clone(), plan.clone()));
+        plan
     }
 
     fn new_plan(&self, own: &Layout) -> LayoutPlan {
+        let looked_up = match &self.processor.prepared {
+            Some(prepared) => prepared.rules.names(),
+            None => self.processor.meta_read.as_deref().unwrap_or_default(),
+        };
+        let in_group = self.group.labels.layout().positions(looked_up);
         let lookups = own
-            .positions(self.looked_up)
+            .positions(looked_up)
             .into_iter()
-            .zip(&self.in_group)
+            .zip(&in_group)
             .map(|(own_at, group_at)| match (own_at, group_at) {
                 (Some(at), _) => ValueAt::Own(at),
                 (None, Some(at)) => ValueAt::Group(*at),
@@ -387,7 +406,7 @@ impl<'a> Planner<'a> {
             for (i, name) in layout.names().iter().enumerate() {
                 if !layout.meta_range().contains(&i) {
                     let label = IdentityLabel {
-                        name: name.clone(),
+                        key: IdentityInput::key(name),
                         slot: None,
                         discovered: at(i as u32),
                         seed: None,
@@ -402,7 +421,7 @@ impl<'a> Planner<'a> {
         for (seed, (name, _)) in self.processor.seeds.iter().enumerate() {
             let name = intern(name);
             let label = labels.entry(name.clone()).or_insert_with(|| IdentityLabel {
-                name,
+                key: IdentityInput::key(&name),
                 slot: None,
                 discovered: ValueAt::Absent,
                 seed: None,
@@ -413,7 +432,7 @@ impl<'a> Planner<'a> {
             for &slot in &prepared.identity_slots {
                 let name = prepared.rules.names()[slot].clone();
                 let label = IdentityLabel {
-                    name: name.clone(),
+                    key: IdentityInput::key(&name),
                     slot: Some(slot),
                     discovered: ValueAt::Absent,
                     seed: None,

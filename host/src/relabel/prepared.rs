@@ -45,7 +45,7 @@ struct Step {
     op: Op,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum Op {
     /// `replace` of one source by `(.*)` into `$1`: the target shares the
     /// source's value (the most common rule).
@@ -85,6 +85,11 @@ pub struct SlotValues<'a> {
     pub values: Vec<Cow<'a, str>>,
     /// Joined source values of the rule being run.
     joined: String,
+    /// Per step, the last value a `keep`/`drop` regex decided and its answer:
+    /// targets of one group often present the same value (a service name, a
+    /// port name, the `$(SHARD)` rule's input), and comparing strings is far
+    /// cheaper than running the automaton.
+    decided: Vec<Option<(String, bool)>>,
 }
 
 impl PreparedRules {
@@ -150,10 +155,10 @@ impl PreparedRules {
     /// the rules had made of it so far.
     pub fn run<'a>(&'a self, slots: &mut SlotValues<'a>) -> bool {
         debug_assert_eq!(slots.values.len(), self.names.len());
-        self.steps.iter().all(|step| self.apply(step, slots))
+        self.steps.iter().enumerate().all(|(index, step)| self.apply(index, step, slots))
     }
 
-    fn apply<'a>(&'a self, step: &Step, slots: &mut SlotValues<'a>) -> bool {
+    fn apply<'a>(&'a self, index: usize, step: &Step, slots: &mut SlotValues<'a>) -> bool {
         let rule = &self.rules[step.rule];
         if let Op::Copy { to } = step.op {
             let copied = slots.values[step.sources[0] as usize].clone();
@@ -175,8 +180,27 @@ impl PreparedRules {
                 }
             };
             match step.op {
-                Op::Keep => return rule.regex.is_match(value),
-                Op::Drop => return !rule.regex.is_match(value),
+                Op::Keep | Op::Drop => {
+                    if slots.decided.len() < self.steps.len() {
+                        slots.decided.resize(self.steps.len(), None);
+                    }
+                    let matched = match &mut slots.decided[index] {
+                        Some((last, matched)) if last == value => *matched,
+                        decided => {
+                            let matched = rule.regex.is_match(value);
+                            match decided {
+                                Some((last, answer)) => {
+                                    last.clear();
+                                    last.push_str(value);
+                                    *answer = matched;
+                                }
+                                None => *decided = Some((value.to_string(), matched)),
+                            }
+                            matched
+                        }
+                    };
+                    return matched == (step.op == Op::Keep);
+                }
                 Op::KeepEqual { target } => return *slots.values[target as usize] == *value,
                 Op::DropEqual { target } => return *slots.values[target as usize] != *value,
                 Op::Replace { to } => {
@@ -217,7 +241,7 @@ impl PreparedRules {
     pub fn relabel_map(&self, labels: &mut LabelMap) -> bool {
         labels.retain(|_, value| !value.is_empty());
         let values = self.names.iter().map(|n| Cow::Borrowed(labels.get(&**n).map_or("", String::as_str)));
-        let mut slots = SlotValues { values: values.collect(), joined: String::new() };
+        let mut slots = SlotValues { values: values.collect(), ..SlotValues::default() };
         let kept = self.run(&mut slots);
         let results: Vec<(String, String)> =
             self.names.iter().zip(slots.values).map(|(n, v)| (n.to_string(), v.into_owned())).collect();

@@ -6,11 +6,15 @@
 //! are Unicode, so those are rewritten to their ASCII meaning; the smaller
 //! ones are listed at [`go_to_rust`].
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 /// A compiled relabel regex, remembering its source for printing and errors.
 #[derive(Clone, Debug)]
 pub struct RelabelRegex {
     source: String,
-    regex: regex::Regex,
+    /// Shared by every rule with the same regex (see [`compiled`]).
+    regex: Arc<regex::Regex>,
     /// The default `(.*)`: matches any text, group 1 being all of it. Most
     /// rules use it, and answering without running the regex saves a
     /// captures search per rule and target.
@@ -32,6 +36,28 @@ fn is_meta_character(c: char) -> bool {
     matches!(c, '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$')
 }
 
+/// Every compiled relabel regex in use, by anchored source.
+static COMPILED: Mutex<Option<HashMap<String, Arc<regex::Regex>>>> = Mutex::new(None);
+
+/// The shared compilation of `anchored`. Generated configs repeat the same
+/// rules in every job (prometheus-operator's `$(SHARD)` keep, port and
+/// service matches): one automaton, and one lazily built matching cache,
+/// serve all of them instead of one per job.
+fn compiled(anchored: &str) -> Result<Arc<regex::Regex>, regex::Error> {
+    let mut table = COMPILED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let table = table.get_or_insert_with(HashMap::new);
+    if let Some(regex) = table.get(anchored) {
+        return Ok(regex.clone());
+    }
+    let regex = Arc::new(regex::Regex::new(anchored)?);
+    if table.len() >= 1024 && table.len().is_power_of_two() {
+        // Configs come and go: forget the regexes no rule uses any more.
+        table.retain(|_, regex| Arc::strong_count(regex) > 1);
+    }
+    table.insert(anchored.to_string(), regex.clone());
+    Ok(regex)
+}
+
 /// The default, `(.*)`.
 pub const DEFAULT_REGEX: &str = "(.*)";
 
@@ -39,7 +65,7 @@ impl RelabelRegex {
     pub fn new(source: &str) -> Result<RelabelRegex, String> {
         let invalid = |e: &dyn std::fmt::Display| format!("invalid regex {source:?}: {e}");
         let anchored = format!("^(?s:{})$", go_to_rust(source).map_err(|e| invalid(&e))?);
-        let regex = regex::Regex::new(&anchored).map_err(|e| invalid(&e))?;
+        let regex = compiled(&anchored).map_err(|e| invalid(&e))?;
         let literal = (!source.contains(is_meta_character)).then(|| source.to_string());
         Ok(RelabelRegex {
             source: source.to_string(),
