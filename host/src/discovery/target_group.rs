@@ -340,7 +340,14 @@ type PlanKey = (usize, usize);
 
 #[derive(Default)]
 struct PlanCache {
-    plans: HashMap<PlanKey, (Arc<Layout>, Arc<Layout>, Arc<LayoutPlan>)>,
+    plans: HashMap<PlanKey, CachedPlan>,
+}
+
+struct CachedPlan {
+    /// The group's and the target's layouts, held so that the key's
+    /// addresses cannot be reused by other layouts.
+    _layouts: [Arc<Layout>; 2],
+    plan: Arc<LayoutPlan>,
 }
 
 /// Plans a job keeps before starting over (each costs a few hundred bytes;
@@ -373,14 +380,14 @@ impl<'a> Planner<'a> {
         let group = self.group.labels.layout();
         let key = (Arc::as_ptr(group) as usize, Arc::as_ptr(own) as usize);
         let mut cache = self.processor.plans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((_, _, plan)) = cache.plans.get(&key) {
-            return plan.clone();
+        if let Some(cached) = cache.plans.get(&key) {
+            return cached.plan.clone();
         }
         if cache.plans.len() >= MAX_PLANS {
             cache.plans.clear();
         }
         let plan = Arc::new(self.new_plan(own));
-        cache.plans.insert(key, (group.clone(), own.clone(), plan.clone()));
+        cache.plans.insert(key, CachedPlan { _layouts: [group.clone(), own.clone()], plan: plan.clone() });
         plan
     }
 
