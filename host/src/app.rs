@@ -9,6 +9,7 @@
 //! thread publishes a new immutable snapshot, built only once the change is
 //! complete: a request sees the whole old or the whole new assignment.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::allocation::{AllocationReport, Allocator, Collector, JobDelta, Strate
 use crate::config::{
     AllocatorConfig, CliOverrides, Environment, FILTER_RELABEL_CONFIG, load_config, socket_addr,
 };
-use crate::discovery::{DiscoveryManager, DiscoveryUpdate, JobProcessor, JobTargets};
+use crate::discovery::{DiscoveryManager, DiscoveryUpdate, JobProcessor, JobTargets, SourceKey};
 use crate::kubernetes::client::ClusterSource;
 use crate::kubernetes::collectors;
 use crate::kubernetes::sd_runner::{self, KubernetesSd};
@@ -229,6 +230,10 @@ pub(crate) fn choice_key(choice: &StrategyChoice) -> String {
 /// A discovery window: updates recorded, not yet applied.
 struct Window {
     started: Instant,
+    /// Updates not yet applied, the latest per source: each is a source's
+    /// complete set of groups, so a newer one replaces an older one whole.
+    updates: Vec<DiscoveryUpdate>,
+    update_of: HashMap<SourceKey, usize>,
     dirty: BTreeSet<Arc<str>>,
     deltas: Vec<JobDelta>,
     /// Jobs whose restarted discovery has now reported every source.
@@ -239,6 +244,8 @@ impl Window {
     fn new() -> Window {
         Window {
             started: Instant::now(),
+            updates: Vec::new(),
+            update_of: HashMap::new(),
             dirty: BTreeSet::new(),
             deltas: Vec::new(),
             resynced: BTreeSet::new(),
@@ -331,6 +338,7 @@ impl Allocation {
                 Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {
                     let mut w = window.take().unwrap_or_else(Window::new);
+                    self.apply_recorded(&mut w);
                     if self.resync_deadline.is_some_and(|at| at <= Instant::now()) {
                         self.give_up_resync(&mut w);
                     }
@@ -379,24 +387,42 @@ impl Allocation {
         }
     }
 
-    /// Records one discovery update in the window.
+    /// Records one discovery update in the window; it is applied with the
+    /// window's others (see [`apply_recorded`](Self::apply_recorded)).
     fn record(&mut self, update: DiscoveryUpdate, window: &mut Window) {
-        let job = update.source.job.clone();
-        let Some(processor) = self.processors.get(&*job) else { return };
-        let delta = self.jobs.apply(update, processor);
-        if let Some(&expected) = self.resyncing.get(&job) {
-            if self.jobs.sources_reported(&job) >= expected {
-                self.resyncing.remove(&job);
-                window.resynced.insert(job);
-                if self.resyncing.is_empty() {
-                    self.resync_deadline = None;
-                }
-            }
+        if !self.processors.contains_key(&*update.source.job) {
             return;
         }
-        if let Some(delta) = delta {
-            window.dirty.insert(job);
-            window.deltas.push(delta);
+        match window.update_of.entry(update.source.clone()) {
+            Entry::Occupied(at) => window.updates[*at.get()] = update,
+            Entry::Vacant(at) => {
+                at.insert(window.updates.len());
+                window.updates.push(update);
+            }
+        }
+    }
+
+    /// Applies the window's recorded updates (jobs in parallel) and notes
+    /// what changed.
+    fn apply_recorded(&mut self, window: &mut Window) {
+        window.update_of.clear();
+        let updates = std::mem::take(&mut window.updates);
+        let processors = &self.processors;
+        for (job, delta) in self.jobs.apply_all(updates, |job| processors.get(job)) {
+            if let Some(&expected) = self.resyncing.get(&job) {
+                if self.jobs.sources_reported(&job) >= expected {
+                    self.resyncing.remove(&job);
+                    window.resynced.insert(job);
+                    if self.resyncing.is_empty() {
+                        self.resync_deadline = None;
+                    }
+                }
+                continue;
+            }
+            if let Some(delta) = delta {
+                window.dirty.insert(job);
+                window.deltas.push(delta);
+            }
         }
     }
 
@@ -416,6 +442,7 @@ impl Allocation {
 
     /// Applies a window's updates and publishes.
     fn flush(&mut self, mut window: Window) {
+        self.apply_recorded(&mut window);
         let strategy = self.strategy();
         if !window.deltas.is_empty() {
             let started = Instant::now();

@@ -10,6 +10,7 @@ use super::assigner::{Assigner, native_fallback};
 use super::batch::BatchSource;
 use super::id_map::{IdMap, IdSet};
 use super::interner::Interner;
+use super::sorting::{sort_by_small_key, sort_by_u64_key};
 use super::target::{Collector, Target};
 use crate::runtime::CallError;
 
@@ -260,7 +261,11 @@ impl Allocator {
     /// about every new target in one call: what a discovery update does.
     /// Work is proportional to the deltas, not to the targets held.
     pub fn apply_deltas(&mut self, deltas: Vec<JobDelta>) -> AllocationReport {
-        let mut added = Vec::new();
+        let incoming: usize = deltas.iter().map(|d| d.upserted.len()).sum();
+        // Grown once, not by doubling: at start-up every target is new.
+        self.slots.reserve(incoming.saturating_sub(self.free.len()));
+        self.slot_of.reserve(incoming);
+        let mut added = Vec::with_capacity(incoming);
         for mut delta in deltas {
             if !delta.removed.is_empty() && !delta.upserted.is_empty() {
                 let upserted: IdSet = delta.upserted.iter().map(|t| t.identity).collect();
@@ -400,7 +405,7 @@ impl Allocator {
             return Ok(self.report(0, 0, None));
         }
         // Identity order makes the batch, and so order-dependent strategies, deterministic.
-        batch.sort_unstable_by_key(|&(identity, _)| identity);
+        sort_by_u64_key(&mut batch, |&(identity, _)| identity);
         // A batch of every target (the first discovery) is a full allocation.
         let mut full = full || batch.len() == self.slot_of.len();
         let load = if full {
@@ -413,7 +418,7 @@ impl Allocator {
         };
         if full && batch.len() < self.slot_of.len() {
             batch = self.all_entries();
-            batch.sort_unstable_by_key(|&(identity, _)| identity);
+            sort_by_u64_key(&mut batch, |&(identity, _)| identity);
         }
         let batch: Vec<u32> = batch.into_iter().map(|(_, at)| at).collect();
         let primary = self.choice.primary.clone();
@@ -541,9 +546,13 @@ impl Allocator {
         }
     }
 
-    /// Adds entries to the serving index, one merge per job.
-    fn index(&mut self, mut entries: Vec<(u32, Served)>) {
-        entries.sort_unstable_by_key(|(job, entry)| (*job, entry.key()));
+    /// Adds entries, given in identity order, to the serving index, one
+    /// merge per job.
+    fn index(&mut self, entries: Vec<(u32, Served)>) {
+        debug_assert!(entries.windows(2).all(|w| w[0].1.identity < w[1].1.identity));
+        // Stable counting sorts keep identity order within (job, collector).
+        let by_collector = sort_by_small_key(entries, self.collectors.len(), |(_, e)| e.collector as usize);
+        let entries = sort_by_small_key(by_collector, self.index.len(), |(job, _)| *job as usize);
         for run in entries.chunk_by(|a, b| a.0 == b.0) {
             let served = &mut self.index[run[0].0 as usize];
             let first = run[0].1.key();

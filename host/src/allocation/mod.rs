@@ -14,6 +14,7 @@ mod assigner;
 mod batch;
 mod id_map;
 mod interner;
+mod sorting;
 mod target;
 
 pub use allocator::{

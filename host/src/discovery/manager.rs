@@ -75,6 +75,55 @@ struct JobState {
     discovered: usize,
 }
 
+/// Windows with fewer groups than this are processed on one thread:
+/// starting threads would cost more than it saves.
+const PARALLEL_GROUPS: usize = 256;
+
+/// Threads a window is processed on, at most.
+const MAX_THREADS: usize = 8;
+
+/// One job's share of a window: its state, taken out of the map while the
+/// updates are applied, and their results by position in the window.
+struct JobWork<'p> {
+    job: Arc<str>,
+    state: JobState,
+    processor: &'p JobProcessor,
+    updates: Vec<(usize, DiscoveryUpdate)>,
+    results: Vec<(usize, Option<JobDelta>)>,
+}
+
+impl JobWork<'_> {
+    fn run_all(share: &mut [JobWork]) {
+        for work in share {
+            for (position, update) in work.updates.drain(..) {
+                let delta = work.state.apply(update, work.processor);
+                work.results.push((position, delta));
+            }
+        }
+    }
+
+    fn weight(&self) -> usize {
+        self.updates.iter().map(|(_, u)| u.groups.len()).sum::<usize>() + 1
+    }
+}
+
+/// Splits jobs into `threads` shares of about equal weight (largest first,
+/// each to the lightest share).
+fn share_out(mut work: Vec<JobWork<'_>>, threads: usize) -> Vec<Vec<JobWork<'_>>> {
+    let threads = threads.max(1);
+    if threads == 1 {
+        return vec![work];
+    }
+    work.sort_by_key(|w| std::cmp::Reverse(w.weight()));
+    let mut shares: Vec<(usize, Vec<JobWork>)> = (0..threads).map(|_| (0, Vec::new())).collect();
+    for w in work {
+        let lightest = shares.iter_mut().min_by_key(|(weight, _)| *weight).expect("threads > 0");
+        lightest.0 += w.weight();
+        lightest.1.push(w);
+    }
+    shares.into_iter().map(|(_, share)| share).collect()
+}
+
 struct ProcessedGroup {
     group: Arc<TargetGroup>,
     targets: Vec<Arc<Target>>,
@@ -84,61 +133,56 @@ impl JobTargets {
     /// Records an update and returns what changed for the allocator, or
     /// `None` when nothing did (or the job has no processor).
     pub fn apply(&mut self, update: DiscoveryUpdate, processor: &JobProcessor) -> Option<JobDelta> {
-        let state = self.jobs.entry(update.source.job.clone()).or_default();
-        let mut previous = state.sources.remove(&update.source.source).unwrap_or_default();
-        let unchanged = previous.len() == update.groups.len()
-            && previous.iter().zip(&update.groups).all(|(p, g)| Arc::ptr_eq(&p.group, g) || p.group == *g);
-        if unchanged {
-            state.sources.insert(update.source.source, previous);
-            return None;
+        self.jobs.entry(update.source.job.clone()).or_default().apply(update, processor)
+    }
+
+    /// [`apply`](Self::apply) for a window of updates, in order, with the
+    /// processor of each update's job (`None`: the update is ignored). Jobs
+    /// are independent, so a large window is processed on several threads,
+    /// each job's updates in order on one of them. Returns each update's job
+    /// and delta, in the order given.
+    pub fn apply_all<'p>(
+        &mut self,
+        updates: Vec<DiscoveryUpdate>,
+        processor_of: impl Fn(&str) -> Option<&'p JobProcessor>,
+    ) -> Vec<(Arc<str>, Option<JobDelta>)> {
+        let count = updates.len();
+        let mut work: Vec<JobWork<'p>> = Vec::new();
+        let mut work_of: HashMap<Arc<str>, usize> = HashMap::new();
+        for (position, update) in updates.into_iter().enumerate() {
+            let job = update.source.job.clone();
+            let Some(processor) = processor_of(&job) else { continue };
+            let at = *work_of.entry(job.clone()).or_insert_with(|| {
+                let state = self.jobs.remove(&job).unwrap_or_default();
+                work.push(JobWork { job, state, processor, updates: Vec::new(), results: Vec::new() });
+                work.len() - 1
+            });
+            work[at].updates.push((position, update));
         }
-        let mut delta = JobDelta { job: update.source.job.clone(), ..JobDelta::default() };
-        let mut processed = Vec::with_capacity(update.groups.len());
-        // Groups are matched by position: an unchanged group keeps its targets.
-        let mut old = previous.drain(..).map(Some).collect::<Vec<_>>();
-        let mut released = Vec::new();
-        for (i, group) in update.groups.into_iter().enumerate() {
-            let kept = old
-                .get_mut(i)
-                .and_then(|slot| slot.take_if(|p| Arc::ptr_eq(&p.group, &group) || p.group == group));
-            if let Some(kept) = kept {
-                processed.push(kept);
-                continue;
-            }
-            let targets: Vec<Arc<Target>> =
-                processor.process_group(&group).into_iter().map(Arc::new).collect();
-            for target in &targets {
-                *state.holders.entry(target.identity).or_default() += 1;
-            }
-            delta.upserted.extend(targets.iter().cloned());
-            state.discovered += group.targets.len();
-            processed.push(ProcessedGroup { group, targets });
-        }
-        for gone in old.into_iter().flatten() {
-            state.discovered -= gone.group.targets.len();
-            released.extend(gone.targets);
-        }
-        state.sources.insert(update.source.source, processed);
-        let upserted: IdSet = if released.is_empty() {
-            IdSet::default()
+        let groups: usize = work.iter().flat_map(|w| &w.updates).map(|(_, u)| u.groups.len()).sum();
+        let threads = if groups < PARALLEL_GROUPS {
+            1
         } else {
-            delta.upserted.iter().map(|t| t.identity).collect()
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS).min(work.len())
         };
-        for target in released {
-            let id = target.identity;
-            let count = state.holders.get_mut(&id).expect("held targets are counted");
-            *count -= 1;
-            if *count == 0 {
-                state.holders.remove(&id);
-                delta.removed.push(id);
-            } else if !upserted.contains(&id) {
-                // Another group still has this identity: serve its labels.
-                if let Some(other) = state.find(id) {
-                    delta.upserted.push(other);
-                }
+        let mut shares = share_out(work, threads);
+        std::thread::scope(|scope| {
+            let (first, rest) = shares.split_first_mut().expect("at least one share");
+            let others: Vec<_> =
+                rest.iter_mut().map(|share| scope.spawn(move || JobWork::run_all(share))).collect();
+            JobWork::run_all(first);
+            for other in others {
+                other.join().expect("discovery processing does not panic");
             }
+        });
+        let mut results: Vec<Option<(Arc<str>, Option<JobDelta>)>> = (0..count).map(|_| None).collect();
+        for work in shares.into_iter().flatten() {
+            for (position, delta) in work.results {
+                results[position] = Some((work.job.clone(), delta));
+            }
+            self.jobs.insert(work.job, work.state);
         }
-        Some(delta)
+        results.into_iter().flatten().collect()
     }
 
     /// How many sources of `job` have reported since this value was created.
@@ -159,6 +203,68 @@ impl JobTargets {
 }
 
 impl JobState {
+    /// See [`JobTargets::apply`].
+    fn apply(&mut self, update: DiscoveryUpdate, processor: &JobProcessor) -> Option<JobDelta> {
+        let mut previous = self.sources.remove(&update.source.source).unwrap_or_default();
+        let unchanged = previous.len() == update.groups.len()
+            && previous.iter().zip(&update.groups).all(|(p, g)| Arc::ptr_eq(&p.group, g) || p.group == *g);
+        if unchanged {
+            self.sources.insert(update.source.source, previous);
+            return None;
+        }
+        if self.holders.is_empty() {
+            // A job's first report: size the table once instead of by doubling.
+            self.holders.reserve(update.groups.iter().map(|g| g.targets.len()).sum());
+        }
+        let mut delta = JobDelta { job: update.source.job.clone(), ..JobDelta::default() };
+        let mut processed = Vec::with_capacity(update.groups.len());
+        // Groups are matched by position: an unchanged group keeps its targets.
+        let mut old = previous.drain(..).map(Some).collect::<Vec<_>>();
+        let mut released = Vec::new();
+        for (i, group) in update.groups.into_iter().enumerate() {
+            let kept = old
+                .get_mut(i)
+                .and_then(|slot| slot.take_if(|p| Arc::ptr_eq(&p.group, &group) || p.group == group));
+            if let Some(kept) = kept {
+                processed.push(kept);
+                continue;
+            }
+            let targets: Vec<Arc<Target>> =
+                processor.process_group(&group).into_iter().map(Arc::new).collect();
+            for target in &targets {
+                *self.holders.entry(target.identity).or_default() += 1;
+            }
+            delta.upserted.extend(targets.iter().cloned());
+            self.discovered += group.targets.len();
+            processed.push(ProcessedGroup { group, targets });
+        }
+        for gone in old.into_iter().flatten() {
+            self.discovered -= gone.group.targets.len();
+            released.extend(gone.targets);
+        }
+        self.sources.insert(update.source.source, processed);
+        let upserted: IdSet = if released.is_empty() {
+            IdSet::default()
+        } else {
+            delta.upserted.iter().map(|t| t.identity).collect()
+        };
+        for target in released {
+            let id = target.identity;
+            let count = self.holders.get_mut(&id).expect("held targets are counted");
+            *count -= 1;
+            if *count == 0 {
+                self.holders.remove(&id);
+                delta.removed.push(id);
+            } else if !upserted.contains(&id) {
+                // Another group still has this identity: serve its labels.
+                if let Some(other) = self.find(id) {
+                    delta.upserted.push(other);
+                }
+            }
+        }
+        Some(delta)
+    }
+
     /// A kept target with identity `id` (the rare path of collapsed duplicates).
     fn find(&self, id: u64) -> Option<Arc<Target>> {
         self.sources.values().flatten().flat_map(|p| &p.targets).find(|t| t.identity == id).cloned()
@@ -208,6 +314,56 @@ mod tests {
         let other = jobs.apply(update("t", &[group(&["c:1"], "y")]), &processor).unwrap();
         assert_eq!(addresses(&other.upserted), ["c:1"]);
         assert_eq!(addresses(&jobs.targets("j")), ["a:1", "a:2", "b:2", "c:1"]);
+    }
+
+    #[test]
+    fn a_window_applied_in_parallel_equals_its_updates_applied_in_turn() {
+        // Enough groups to go parallel; two sources per job, one job updated
+        // twice in the window, and a job without a processor.
+        let processors: HashMap<String, JobProcessor> =
+            (0..40).map(|j| (format!("job{j}"), JobProcessor::unfiltered(&format!("job{j}")))).collect();
+        let window = |round: usize| -> Vec<DiscoveryUpdate> {
+            let mut updates = Vec::new();
+            for j in 0..41 {
+                for source in ["a", "b"] {
+                    let groups = (0..8)
+                        .map(|g| group(&[&format!("{j}-{source}-{g}:{}", (g + round) % 3)], source))
+                        .collect::<Vec<_>>();
+                    let key = SourceKey { job: format!("job{j}").into(), source: source.into() };
+                    updates.push(DiscoveryUpdate { source: key, groups });
+                }
+            }
+            let again = updates[4].clone();
+            updates.push(DiscoveryUpdate { groups: again.groups[..3].to_vec(), ..again });
+            updates
+        };
+        let summary = |delta: &Option<JobDelta>| {
+            delta.as_ref().map(|d| {
+                (addresses(&d.upserted).iter().map(|a| a.to_string()).collect::<Vec<_>>(), d.removed.clone())
+            })
+        };
+        let (mut parallel, mut sequential) = (JobTargets::default(), JobTargets::default());
+        for round in 0..3 {
+            let updates = window(round);
+            let expected: Vec<_> = updates
+                .iter()
+                .filter_map(|u| {
+                    let processor = processors.get(&*u.source.job)?;
+                    Some((u.source.job.clone(), summary(&sequential.apply(u.clone(), processor))))
+                })
+                .collect();
+            let got: Vec<_> = parallel
+                .apply_all(updates, |job| processors.get(job))
+                .into_iter()
+                .map(|(job, delta)| (job, summary(&delta)))
+                .collect();
+            assert_eq!(got, expected, "round {round}");
+        }
+        for j in 0..41 {
+            let job = format!("job{j}");
+            assert_eq!(addresses(&parallel.targets(&job)), addresses(&sequential.targets(&job)));
+        }
+        assert!(parallel.targets("job40").is_empty(), "no processor, no targets");
     }
 
     #[test]

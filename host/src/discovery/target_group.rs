@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::allocation::{IdentityInput, Labels, Layout, Target, TargetGroup, identity_hash, next_version};
 use crate::config::ScrapeConfig;
 use crate::label_order::{LabelName, compare_names, intern};
-use crate::relabel::{Action, LabelSet, PreparedRules, RelabelRule, SlotValues, relabel_set};
+use crate::relabel::{Action, Decisions, LabelSet, PreparedRules, RelabelRule, SlotValues, relabel_set};
 
 /// `{"targets": ["host:port", ...], "labels": {"name": "value", ...}}`
 #[derive(Deserialize)]
@@ -89,6 +89,8 @@ struct PreparedJob {
     /// The slots identity reads, in name order: all but `__meta_*` and
     /// `__tmp_disable_sharding`.
     identity_slots: Vec<usize>,
+    /// Kept from group to group (one thread processes a job at a time).
+    decisions: Mutex<Decisions>,
 }
 
 impl PreparedJob {
@@ -103,6 +105,7 @@ impl PreparedJob {
                 .filter(|&i| !names[i].starts_with("__meta_") && &*names[i] != DISABLE_SHARDING)
                 .collect(),
             rules,
+            decisions: Mutex::default(),
         })
     }
 }
@@ -149,6 +152,10 @@ impl JobProcessor {
     pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Target> {
         let version = next_version();
         let mut scratch = Scratch::default();
+        if let Some(prepared) = &self.prepared {
+            // Borrowed for the group; a cache, so a concurrent user only misses it.
+            scratch.slots.decisions = std::mem::take(&mut *lock(&prepared.decisions));
+        }
         let mut planner = Planner::new(self, group);
         let mut targets = Vec::with_capacity(group.targets.len());
         for (index, own) in group.targets.iter().enumerate() {
@@ -167,6 +174,9 @@ impl JobProcessor {
             if let Some(identity) = identity {
                 targets.push(Target::in_group(self.job.clone(), group.clone(), index, identity, version));
             }
+        }
+        if let Some(prepared) = &self.prepared {
+            *lock(&prepared.decisions) = std::mem::take(&mut scratch.slots.decisions);
         }
         targets
     }
@@ -379,7 +389,7 @@ impl<'a> Planner<'a> {
     fn cached_plan(&self, own: &Arc<Layout>) -> Arc<LayoutPlan> {
         let group = self.group.labels.layout();
         let key = (Arc::as_ptr(group) as usize, Arc::as_ptr(own) as usize);
-        let mut cache = self.processor.plans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = lock(&self.processor.plans);
         if let Some(cached) = cache.plans.get(&key) {
             return cached.plan.clone();
         }
@@ -467,6 +477,11 @@ fn meta_read(rules: &[RelabelRule]) -> Option<Vec<LabelName>> {
     names.sort();
     names.dedup();
     Some(names.iter().map(|n| intern(n)).collect())
+}
+
+/// Locks `mutex`; what it guards (caches) stays usable after a panic elsewhere.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Discovered labels plus the seeds they lack, in name order (both inputs sorted).

@@ -85,12 +85,16 @@ pub struct SlotValues<'a> {
     pub values: Vec<Cow<'a, str>>,
     /// Joined source values of the rule being run.
     joined: String,
-    /// Per step, the last value a `keep`/`drop` regex decided and its answer:
-    /// targets of one group often present the same value (a service name, a
-    /// port name, the `$(SHARD)` rule's input), and comparing strings is far
-    /// cheaper than running the automaton.
-    decided: Vec<Option<(String, bool)>>,
+    pub decisions: Decisions,
 }
+
+/// Per step, the last value a `keep`/`drop` regex decided and its answer.
+/// Targets of one job mostly present the same values to these rules (a
+/// service name, a port name, the `$(SHARD)` rule's input), and comparing
+/// strings is far cheaper than running the automaton. Owns no borrowed
+/// data, so a caller keeps one per rule list across groups.
+#[derive(Debug, Default)]
+pub struct Decisions(Vec<Option<(String, bool)>>);
 
 impl PreparedRules {
     /// `None` when a rule may read or write names it does not spell out.
@@ -181,10 +185,11 @@ impl PreparedRules {
             };
             match step.op {
                 Op::Keep | Op::Drop => {
-                    if slots.decided.len() < self.steps.len() {
-                        slots.decided.resize(self.steps.len(), None);
+                    let decided = &mut slots.decisions.0;
+                    if decided.len() < self.steps.len() {
+                        decided.resize(self.steps.len(), None);
                     }
-                    let matched = match &mut slots.decided[index] {
+                    let matched = match &mut decided[index] {
                         Some((last, matched)) if last == value => *matched,
                         decided => {
                             let matched = rule.regex.is_match(value);
