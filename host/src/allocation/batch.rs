@@ -9,7 +9,6 @@ use super::allocator::Slot;
 use super::id_map::IdSet;
 use super::interner::Interner;
 use super::target::{Collector, Target};
-use target_allocator_sdk::UNASSIGNED;
 
 /// The input the allocator would send `strategy` for `targets`, all new (no
 /// previous collector, no load), over `collectors`: for offline tools that
@@ -30,7 +29,7 @@ pub fn input_for_new_targets(
         }
         let job = jobs.intern(&target.job);
         let target = Arc::new(target.clone());
-        slots.push(Some(Slot { identity: target.identity, target, job, collector: UNASSIGNED }));
+        slots.push(Some(Slot::new(target, job)));
     }
     let batch: Vec<u32> = (0..slots.len() as u32).collect();
     let source = BatchSource { collectors, jobs: jobs.names(), slots: &slots };
@@ -85,7 +84,7 @@ impl BatchSource<'_> {
         for &at in batch {
             let slot = self.slots[at as usize].as_ref().expect("batch slots are held");
             if wanted.address_hash {
-                targets.address_hash.push(slot.target.address_hash);
+                targets.address_hash.push(slot.address_hash);
             }
             if wanted.identity {
                 targets.identity.push(slot.identity);
@@ -158,6 +157,7 @@ impl<K: std::hash::Hash + Eq + Copy> LocalTable<K> {
 mod tests {
     use super::*;
     use crate::allocation::{Labels, identity_hash};
+    use target_allocator_sdk::UNASSIGNED;
 
     fn target(job: &str, pairs: &[(&str, &str)]) -> Target {
         let labels = Labels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect());
