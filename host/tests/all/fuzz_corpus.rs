@@ -31,3 +31,33 @@ fn fuzz_corpus_replays_cleanly() {
         }
     }
 }
+
+/// Between fuzzing runs: the relabel check on inputs derived from the corpus
+/// by seeded mutation (byte flips, insertions, truncations), which among
+/// other things holds rules prepared against their names (slots) to the
+/// general engine's results on thousands of rule lists.
+#[test]
+fn relabel_checks_hold_on_mutated_corpus_inputs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/relabel");
+    let mut seeds: Vec<Vec<u8>> =
+        std::fs::read_dir(&dir).unwrap().map(|entry| std::fs::read(entry.unwrap().path()).unwrap()).collect();
+    seeds.sort();
+    let mut state = 20261128u64;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        target_allocator_sdk::hash::mix64(state)
+    };
+    for case in 0..20_000 {
+        let mut data = seeds[case % seeds.len()].clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % (data.len() + 1);
+            match next() % 3 {
+                0 if at < data.len() => data[at] ^= 1 << (next() % 8),
+                1 => data.insert(at, next() as u8),
+                _ => data.truncate(at.max(1)),
+            }
+        }
+        let outcome = std::panic::catch_unwind(|| check_relabel(&data));
+        assert!(outcome.is_ok(), "mutated input {case} fails its check: {data:?}");
+    }
+}
