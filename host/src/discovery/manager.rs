@@ -229,8 +229,7 @@ impl JobState {
                 processed.push(kept);
                 continue;
             }
-            let targets: Vec<Arc<Target>> =
-                processor.process_group(&group).into_iter().map(Arc::new).collect();
+            let targets = processor.process_group(&group);
             for target in &targets {
                 *self.holders.entry(target.identity).or_default() += 1;
             }

@@ -147,9 +147,21 @@ impl JobProcessor {
         &self.job
     }
 
-    /// The targets of one group that the rules keep, in order. Equal
-    /// identities are left for the allocator to collapse.
-    pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Target> {
+    /// The targets of one group that the rules keep, in order, shared as
+    /// discovery's bookkeeping and the allocator hold them. Equal identities
+    /// are left for the allocator to collapse.
+    pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Arc<Target>> {
+        self.process_group_with(group, Arc::new)
+    }
+
+    /// Every group's targets, in order.
+    pub fn targets(&self, groups: &[Arc<TargetGroup>]) -> Vec<Target> {
+        groups.iter().flat_map(|group| self.process_group_with(group, |target| target)).collect()
+    }
+
+    /// [`process_group`](Self::process_group), each target wrapped by `wrap`
+    /// as it is made.
+    fn process_group_with<T>(&self, group: &Arc<TargetGroup>, wrap: impl Fn(Target) -> T) -> Vec<T> {
         let version = next_version();
         let mut scratch = Scratch::default();
         if let Some(prepared) = &self.prepared {
@@ -172,18 +184,19 @@ impl JobProcessor {
                 }
             };
             if let Some(identity) = identity {
-                targets.push(Target::in_group(self.job.clone(), group.clone(), index, identity, version));
+                targets.push(wrap(Target::in_group(
+                    self.job.clone(),
+                    group.clone(),
+                    index,
+                    identity,
+                    version,
+                )));
             }
         }
         if let Some(prepared) = &self.prepared {
             *lock(&prepared.decisions) = std::mem::take(&mut scratch.slots.decisions);
         }
         targets
-    }
-
-    /// Every group's targets, in order.
-    pub fn targets(&self, groups: &[Arc<TargetGroup>]) -> Vec<Target> {
-        groups.iter().flat_map(|group| self.process_group(group)).collect()
     }
 
     /// The identity of a target of a job without rules: its seeded labels.
