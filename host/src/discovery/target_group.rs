@@ -1,5 +1,7 @@
 //! Prometheus target groups: the `file_sd` / `http_sd` wire format, and
 //! turning one job's groups into targets (seeds, relabel filtering, identity).
+//! Per-target work follows a plan made once per label layout, so that
+//! processing a target compares no label names.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};

@@ -1,8 +1,10 @@
 //! Relabeling: Prometheus's relabel rules, reimplemented and checked against
 //! Prometheus itself (`promtool check service-discovery`) in the test suite.
 //!
-//! Owns parsing and validating rules, the regex dialect and applying rules to
-//! a label set. It must not know about jobs, discovery or allocation.
+//! Owns parsing and validating rules, the regex dialect and applying rules:
+//! the general engine on a label set ([`relabel_set`]), and rule lists
+//! prepared against the names they use ([`PreparedRules`], the fast path for
+//! most lists). It must not know about jobs, discovery or allocation.
 //!
 //! Semantics follow Prometheus 3 (what the reference allocator links). Where
 //! Prometheus 2 behaved differently — `.` not matching newlines, a `replace`
