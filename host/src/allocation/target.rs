@@ -9,11 +9,11 @@ use target_allocator_sdk::hash::xxhash64;
 use crate::label_order::{LabelName, compare_names, intern};
 
 /// The names of a label set, sorted and unique, shared by every set with
-/// the same names (see [`Layout::intern`]). Targets discovered alike (the
-/// pods of one workload, the endpoints of one service) share one layout, so
-/// per-layout work — where a name sits, what identity reads — is done once
-/// per layout instead of once per target, and each target stores only its
-/// values.
+/// the same names (interned when a label set is built). Targets discovered
+/// alike (the pods of one workload, the endpoints of one service) share one
+/// layout, so per-layout work — where a name sits, what identity reads — is
+/// done once per layout instead of once per target, and each target stores
+/// only its values.
 #[derive(Debug)]
 pub struct Layout {
     /// Interned: equal names are the same pointer.

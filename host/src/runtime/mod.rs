@@ -3,7 +3,7 @@
 //! Owns everything wasmtime: the one [`Engine`](wasmtime::Engine), compiling
 //! and pre-linking components ([`StrategyPre`], deduplicated by digest), and
 //! running one sandboxed call per assignment batch with a deadline, a memory
-//! cap and validated output ([`strategy_call`]).
+//! cap and validated output (`strategy_call`).
 //!
 //! It must not touch allocation state: it turns an [`AssignInput`] into a
 //! checked `Vec<u32>` or a classified [`CallError`], and nothing else.
