@@ -385,13 +385,17 @@ impl IdentityInput {
 
     /// Appends one label; the caller skips `__meta_*` and keeps name order.
     pub fn label(&mut self, name: &str, value: &str) {
-        self.keyed(&IdentityInput::key(name), value);
+        push_key(&mut self.bytes, name);
+        self.bytes.extend_from_slice(value.as_bytes());
+        self.bytes.push(0xff);
     }
 
     /// A label name as [`keyed`](Self::keyed) appends it, for callers that
     /// append the same names for many targets.
     pub fn key(name: &str) -> Box<[u8]> {
-        [name.as_bytes(), &[0xff]].concat().into_boxed_slice()
+        let mut key = Vec::with_capacity(name.len() + 1);
+        push_key(&mut key, name);
+        key.into_boxed_slice()
     }
 
     /// Appends one label whose name is given as its [`key`](Self::key).
@@ -406,6 +410,12 @@ impl IdentityInput {
         self.bytes.extend_from_slice(job.as_bytes());
         xxhash64(&self.bytes)
     }
+}
+
+/// A label name as identity hashes it: the name, then 0xFF.
+fn push_key(bytes: &mut Vec<u8>, name: &str) {
+    bytes.extend_from_slice(name.as_bytes());
+    bytes.push(0xff);
 }
 
 /// The node a target runs on, by the reference allocator's rules: the first

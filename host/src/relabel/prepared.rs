@@ -261,14 +261,6 @@ impl PreparedRules {
     }
 }
 
-impl<'a> SlotValues<'a> {
-    /// Empties the slots and makes room for `count`.
-    pub fn reset(&mut self, count: usize) {
-        self.values.clear();
-        self.values.resize(count, Cow::Borrowed(""));
-    }
-}
-
 /// Whether a `replace` only copies its one source: `(.*)` into `$1` with a
 /// literal target.
 pub(super) fn is_copy(rule: &RelabelRule) -> bool {
