@@ -1,7 +1,6 @@
 //! The allocator: state, batching, fallback and the serving index.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use target_allocator_sdk::{FALLBACK, Load, UNASSIGNED};
@@ -79,36 +78,24 @@ enum Strictness {
 }
 
 /// One held target. Slots live in a slab and are addressed by index, so a
-/// batch carries indexes and the hot loops read a vector instead of hashing
-/// an identity per target.
+/// batch and the serving index carry indexes, and the hot loops read a
+/// vector instead of hashing an identity or following a pointer per target.
 pub(super) struct Slot {
-    pub identity: u64,
-    /// The target's, copied here: building a strategy's input reads slots in
-    /// identity order, and not following each target pointer saves a cache
-    /// miss per target.
-    pub address_hash: u64,
-    pub target: Arc<Target>,
+    /// Held by value (it points at its discovered group): the loops that
+    /// read identities and address hashes find them here.
+    pub target: Target,
     pub job: u32,
     /// Collector index, or `UNASSIGNED`.
     pub collector: u32,
 }
 
 impl Slot {
-    pub fn new(target: Arc<Target>, job: u32) -> Slot {
-        Slot {
-            identity: target.identity,
-            address_hash: target.address_hash,
-            target,
-            job,
-            collector: UNASSIGNED,
-        }
+    pub fn new(target: Target, job: u32) -> Slot {
+        Slot { target, job, collector: UNASSIGNED }
     }
 
-    /// Serves `target`'s labels from now on (same identity, fresh labels).
-    fn refresh(&mut self, target: Arc<Target>) {
-        debug_assert_eq!(self.identity, target.identity);
-        self.address_hash = target.address_hash;
-        self.target = target;
+    pub fn identity(&self) -> u64 {
+        self.target.identity
     }
 }
 
@@ -120,18 +107,18 @@ pub struct JobDelta {
     /// Identities no longer discovered.
     pub removed: Vec<u64>,
     /// New targets, and known identities with fresh labels (they keep their collector).
-    pub upserted: Vec<Arc<Target>>,
+    pub upserted: Vec<Target>,
 }
 
 /// One target of a job as serving reads it. A job's entries live in one
 /// vector sorted by (collector, identity), so a collector's targets are a
 /// contiguous run served in identity order, and a job costs one allocation
-/// however many collectors share it.
-#[derive(Clone, Debug)]
-pub struct Served {
-    pub collector: u32,
-    pub identity: u64,
-    pub target: Arc<Target>,
+/// however many collectors share it. The target itself stays in its slot.
+#[derive(Clone, Copy, Debug)]
+struct Served {
+    identity: u64,
+    collector: u32,
+    slot: u32,
 }
 
 impl Served {
@@ -141,11 +128,36 @@ impl Served {
 }
 
 /// The targets of one job on one collector, in identity order.
-pub type Assigned = [Served];
+#[derive(Clone, Copy)]
+pub struct Assigned<'a> {
+    served: &'a [Served],
+    slots: &'a [Option<Slot>],
+}
+
+impl<'a> Assigned<'a> {
+    pub fn len(&self) -> usize {
+        self.served.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.served.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a Target> + use<'a> {
+        let slots = self.slots;
+        self.served
+            .iter()
+            .map(move |entry| &slots[entry.slot as usize].as_ref().expect("served slots are held").target)
+    }
+}
 
 /// (identity, slot index): a target to ask the strategy about. Batches are
 /// sorted by identity, which makes order-dependent strategies deterministic.
 type BatchEntry = (u64, u32);
+
+/// New targets of a window waiting for a slot, with their interned job
+/// (`None` once taken).
+type Pending = Vec<Option<(Target, u32)>>;
 
 /// (job, collector, identity): an entry of the serving index to remove.
 type IndexEntry = (u32, u32, u64);
@@ -268,9 +280,9 @@ impl Allocator {
     /// Replaces the targets of `job` by `targets` (shared with discovery's
     /// bookkeeping): what a job whose discovery restarted needs once its
     /// sources have all reported again. Held identities keep their collector.
-    pub fn replace_job_targets(&mut self, job: &str, targets: Vec<Arc<Target>>) -> AllocationReport {
+    pub fn replace_job_targets(&mut self, job: &str, targets: Vec<Target>) -> AllocationReport {
         debug_assert!(targets.iter().all(|t| &*t.job == job));
-        let deltas = self.replacement_of(Some(job), targets.into_iter());
+        let deltas = self.replacement(Some(job), targets);
         self.apply_deltas(deltas)
     }
 
@@ -288,30 +300,85 @@ impl Allocator {
         // Grown once, not by doubling: at start-up every target is new.
         self.slots.reserve(incoming.saturating_sub(self.free.len()));
         self.slot_of.reserve(incoming);
+        let mut pending = Pending::with_capacity(incoming);
         let mut added = Vec::with_capacity(incoming);
         for mut delta in deltas {
             if !delta.removed.is_empty() && !delta.upserted.is_empty() {
                 let upserted: IdSet = delta.upserted.iter().map(|t| t.identity).collect();
                 delta.removed.retain(|id| !upserted.contains(id));
             }
-            self.remove_targets(&delta.removed);
+            if !delta.removed.is_empty() {
+                // An earlier delta of the window may have added what this one removes.
+                self.hold(&mut pending, &mut added);
+                self.remove_targets(&delta.removed);
+            }
             let job = self.intern_job(&delta.job);
             for target in delta.upserted {
                 assert_eq!(target.job, delta.job, "a delta holds targets of its own job");
-                self.upsert(job, target, &mut added);
+                match self.slot_of.get(&target.identity) {
+                    Some(&at) => self.refresh(at, target),
+                    None => pending.push(Some((target, job))),
+                }
             }
         }
+        self.hold(&mut pending, &mut added);
         self.allocate(added, false)
+    }
+
+    /// Gives each pending new target a slot, in identity order, and adds its
+    /// batch entry to `added`. Slots taken in identity order, as the strategy
+    /// reads them, make the passes over a large batch (building the input,
+    /// applying the answer) sequential instead of a cache miss per target.
+    /// An identity pending twice collapses, the later target winning.
+    fn hold(&mut self, pending: &mut Pending, added: &mut Vec<BatchEntry>) {
+        let mut order: Vec<BatchEntry> = pending
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| (entry.as_ref().expect("pending targets are taken once").0.identity, i as u32))
+            .collect();
+        sort_by_u64_key(&mut order, |&(identity, _)| identity);
+        // The sort is stable: of equal identities, keep the position of the last.
+        order.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 = later.1;
+            }
+            same
+        });
+        for (identity, i) in order {
+            let (target, job) = pending[i as usize].take().expect("pending targets are taken once");
+            let slot = Some(Slot::new(target, job));
+            let at = match self.free.pop() {
+                Some(at) => {
+                    self.slots[at as usize] = slot;
+                    at
+                }
+                None => {
+                    self.slots.push(slot);
+                    (self.slots.len() - 1) as u32
+                }
+            };
+            self.slot_of.insert(identity, at);
+            added.push((identity, at));
+        }
+        pending.clear();
+    }
+
+    /// Serves the labels of `target` from slot `at`, which holds its identity.
+    fn refresh(&mut self, at: u32, target: Target) {
+        let slot = self.slots[at as usize].as_mut().expect("indexed slots are held");
+        // Serving entries point at the slot, so the collector stays and the
+        // index is untouched. Equal labels keep the old target, and so its
+        // version: serving then reuses the encoded list.
+        if slot.target != target {
+            slot.target = target;
+        }
     }
 
     /// The deltas (one per job) replacing the targets of `job` (all targets
     /// for `None`) by `targets`.
     fn replacement(&self, job: Option<&str>, targets: Vec<Target>) -> Vec<JobDelta> {
-        self.replacement_of(job, targets.into_iter().map(Arc::new))
-    }
-
-    fn replacement_of(&self, job: Option<&str>, targets: impl Iterator<Item = Arc<Target>>) -> Vec<JobDelta> {
-        let mut incoming: IdMap<Arc<Target>> = IdMap::default();
+        let mut incoming: IdMap<Target> = IdMap::default();
         for target in targets {
             incoming.insert(target.identity, target);
         }
@@ -323,8 +390,8 @@ impl Allocator {
         fn delta_of<'d>(deltas: &'d mut HashMap<Arc<str>, JobDelta>, job: &Arc<str>) -> &'d mut JobDelta {
             deltas.entry(job.clone()).or_insert_with(|| JobDelta { job: job.clone(), ..JobDelta::default() })
         }
-        for slot in held.filter(|slot| !incoming.contains_key(&slot.identity)) {
-            delta_of(&mut deltas, &slot.target.job).removed.push(slot.identity);
+        for slot in held.filter(|slot| !incoming.contains_key(&slot.identity())) {
+            delta_of(&mut deltas, &slot.target.job).removed.push(slot.identity());
         }
         for target in incoming.into_values() {
             delta_of(&mut deltas, &target.job.clone()).upserted.push(target);
@@ -338,40 +405,6 @@ impl Allocator {
             self.index.resize_with(id as usize + 1, Vec::new);
         }
         id
-    }
-
-    /// Adds a target of interned `job` (its batch entry goes to `added`) or
-    /// refreshes the labels of a held one.
-    fn upsert(&mut self, job: u32, target: Arc<Target>, added: &mut Vec<BatchEntry>) {
-        let id = target.identity;
-        match self.slot_of.entry(id) {
-            Entry::Occupied(occupied) => {
-                let slot = self.slots[*occupied.get() as usize].as_mut().expect("indexed slots are held");
-                if !Arc::ptr_eq(&slot.target, &target) && *slot.target != *target {
-                    // Same identity, new labels: serve the fresh ones, keep the collector.
-                    let served = &mut self.index[slot.job as usize];
-                    if let Ok(at) = served.binary_search_by_key(&(slot.collector, id), Served::key) {
-                        served[at].target = target.clone();
-                    }
-                    slot.refresh(target);
-                }
-            }
-            Entry::Vacant(vacant) => {
-                let slot = Some(Slot::new(target, job));
-                let at = match self.free.pop() {
-                    Some(at) => {
-                        self.slots[at as usize] = slot;
-                        at
-                    }
-                    None => {
-                        self.slots.push(slot);
-                        (self.slots.len() - 1) as u32
-                    }
-                };
-                vacant.insert(at);
-                added.push((id, at));
-            }
-        }
     }
 
     fn remove_targets(&mut self, ids: &[u64]) {
@@ -397,7 +430,7 @@ impl Allocator {
     /// Every held target, as batch entries.
     fn all_entries(&self) -> Vec<BatchEntry> {
         let held = self.slots.iter().enumerate();
-        held.filter_map(|(at, slot)| slot.as_ref().map(|s| (s.identity, at as u32))).collect()
+        held.filter_map(|(at, slot)| slot.as_ref().map(|s| (s.identity(), at as u32))).collect()
     }
 
     fn held(&self) -> impl Iterator<Item = &Slot> {
@@ -427,8 +460,11 @@ impl Allocator {
         if batch.is_empty() {
             return Ok(self.report(0, 0, None));
         }
-        // Identity order makes the batch, and so order-dependent strategies, deterministic.
-        sort_by_u64_key(&mut batch, |&(identity, _)| identity);
+        // Identity order makes the batch, and so order-dependent strategies,
+        // deterministic. New targets usually arrive in that order already.
+        if !batch.is_sorted_by_key(|&(identity, _)| identity) {
+            sort_by_u64_key(&mut batch, |&(identity, _)| identity);
+        }
         // A batch of every target (the first discovery) is a full allocation.
         let mut full = full || batch.len() == self.slot_of.len();
         let load = if full {
@@ -528,10 +564,10 @@ impl Allocator {
     fn apply(&mut self, batch: &[u32], output: &[u32]) -> usize {
         let n = self.collectors.len() as u32;
         let mut moved = 0;
-        let (mut unindexed, mut indexed) = (Vec::new(), Vec::new());
+        let (mut unindexed, mut indexed) = (Vec::new(), Vec::with_capacity(batch.len()));
         for (&at, &to) in batch.iter().zip(output) {
             let slot = self.slots[at as usize].as_mut().expect("batch slots are held");
-            let id = &slot.identity;
+            let id = slot.target.identity;
             let from = slot.collector;
             if from == to {
                 continue;
@@ -540,12 +576,11 @@ impl Allocator {
             if from < n {
                 moved += usize::from(to < n);
                 self.assigned[from as usize] -= 1;
-                unindexed.push((slot.job, from, *id));
+                unindexed.push((slot.job, from, id));
             }
             if to < n {
                 self.assigned[to as usize] += 1;
-                let entry = Served { collector: to, identity: *id, target: slot.target.clone() };
-                indexed.push((slot.job, entry));
+                indexed.push((slot.job, Served { identity: id, collector: to, slot: at }));
             }
         }
         self.unindex(unindexed);
@@ -571,16 +606,16 @@ impl Allocator {
 
     /// Adds entries, given in identity order, to the serving index, one
     /// merge per job.
-    fn index(&mut self, entries: Vec<(u32, Served)>) {
+    fn index(&mut self, mut entries: Vec<(u32, Served)>) {
         debug_assert!(entries.windows(2).all(|w| w[0].1.identity < w[1].1.identity));
         // Stable counting sorts keep identity order within (job, collector).
-        let by_collector = sort_by_small_key(entries, self.collectors.len(), |(_, e)| e.collector as usize);
-        let entries = sort_by_small_key(by_collector, self.index.len(), |(job, _)| *job as usize);
+        sort_by_small_key(&mut entries, self.collectors.len(), |(_, e)| e.collector as usize);
+        sort_by_small_key(&mut entries, self.index.len(), |(job, _)| *job as usize);
         for run in entries.chunk_by(|a, b| a.0 == b.0) {
             let served = &mut self.index[run[0].0 as usize];
             let first = run[0].1.key();
             let sorted_after = served.last().is_none_or(|last| last.key() < first);
-            served.extend(run.iter().map(|(_, entry)| entry.clone()));
+            served.extend(run.iter().map(|&(_, entry)| entry));
             if !sorted_after {
                 // Two sorted runs: the stable sort finds them and merges in
                 // linear time, where an unstable sort would start over.
@@ -643,14 +678,16 @@ impl Allocator {
     }
 
     /// The collectors holding targets of `job`, with those targets.
-    pub fn job_assignment(&self, job: &str) -> impl Iterator<Item = (&Arc<str>, &Assigned)> {
+    pub fn job_assignment(&self, job: &str) -> impl Iterator<Item = (&Arc<str>, Assigned<'_>)> {
         let served = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
         let runs = served.into_iter().flat_map(|served| collector_runs(served));
-        runs.map(|run| (&self.collectors[run[0].collector as usize].id, run))
+        runs.map(|run| {
+            (&self.collectors[run[0].collector as usize].id, Assigned { served: run, slots: &self.slots })
+        })
     }
 
     /// Targets of `job` assigned to `collector`, in identity order.
-    pub fn targets_for(&self, collector: &str, job: &str) -> impl Iterator<Item = &Arc<Target>> {
+    pub fn targets_for(&self, collector: &str, job: &str) -> impl Iterator<Item = &Target> {
         let c = self.collectors.binary_search_by(|c| (*c.id).cmp(collector)).ok();
         let served = self.jobs.get(job).and_then(|j| self.index.get(j as usize));
         let run = c.zip(served).map(|(c, served)| {
@@ -659,7 +696,8 @@ impl Allocator {
             let end = start + served[start..].partition_point(|e| e.collector == c);
             &served[start..end]
         });
-        run.into_iter().flatten().map(|entry| &entry.target)
+        let slots = &self.slots;
+        run.into_iter().flat_map(move |served| Assigned { served, slots }.iter())
     }
 
     /// Number of targets per collector, by collector index.

@@ -28,8 +28,7 @@ pub fn input_for_new_targets(
             continue;
         }
         let job = jobs.intern(&target.job);
-        let target = Arc::new(target.clone());
-        slots.push(Some(Slot::new(target, job)));
+        slots.push(Some(Slot::new(target.clone(), job)));
     }
     let batch: Vec<u32> = (0..slots.len() as u32).collect();
     let source = BatchSource { collectors, jobs: jobs.names(), slots: &slots };
@@ -84,10 +83,10 @@ impl BatchSource<'_> {
         for &at in batch {
             let slot = self.slots[at as usize].as_ref().expect("batch slots are held");
             if wanted.address_hash {
-                targets.address_hash.push(slot.address_hash);
+                targets.address_hash.push(slot.target.address_hash);
             }
             if wanted.identity {
-                targets.identity.push(slot.identity);
+                targets.identity.push(slot.target.identity);
             }
             if wanted.job {
                 targets.job.push(jobs.local(Some(slot.job), job_name));

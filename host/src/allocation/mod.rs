@@ -16,9 +16,10 @@ mod id_map;
 mod interner;
 mod sorting;
 mod target;
+mod values;
 
 pub use allocator::{
-    AllocationReport, Allocator, Assigned, JobDelta, Served, StrategyCall, StrategyChoice, SwitchError,
+    AllocationReport, Allocator, Assigned, JobDelta, StrategyCall, StrategyChoice, SwitchError,
 };
 pub use assigner::{Assigner, NativeAssigner, native_fallback};
 pub use batch::input_for_new_targets;

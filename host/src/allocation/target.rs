@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use target_allocator_sdk::hash::xxhash64;
 
+use super::values::{PackedValues, Values};
 use crate::label_order::{LabelName, compare_names, intern};
 
 /// The names of a label set, sorted and unique, shared by every set with
@@ -99,7 +100,7 @@ impl Layout {
 pub struct Labels {
     layout: Arc<Layout>,
     /// By position in the layout.
-    values: Box<[String]>,
+    values: PackedValues,
 }
 
 impl Default for Labels {
@@ -142,26 +143,29 @@ impl Labels {
     /// From pairs already sorted by name with unique names.
     pub fn from_sorted(pairs: Vec<(String, String)>) -> Labels {
         debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
-        let (names, values): (Vec<LabelName>, Vec<String>) =
-            pairs.into_iter().map(|(n, v)| (intern(&n), v)).unzip();
-        Labels { layout: Layout::intern(names), values: values.into_boxed_slice() }
+        let names = pairs.iter().map(|(n, _)| intern(n)).collect();
+        let values = PackedValues::new(pairs.iter().map(|(_, v)| v.as_str()));
+        Labels { layout: Layout::intern(names), values }
     }
 
     pub fn layout(&self) -> &Arc<Layout> {
         &self.layout
     }
 
+    /// See [`PackedValues::touch`].
+    pub fn touch(&self) {
+        self.values.touch();
+    }
+
     /// The value at `position` of the layout.
     pub fn value_at(&self, position: u32) -> &str {
-        &self.values[position as usize]
+        self.values.get(position as usize)
     }
 
     /// The labels outside the `__meta_*` run (contiguous, as names are sorted).
     pub fn non_meta(&self) -> NonMeta<'_> {
         let meta = self.layout.meta_range();
-        let pairs =
-            |range: std::ops::Range<usize>| self.layout.names[range.clone()].iter().zip(&self.values[range]);
-        pairs(0..meta.start).chain(pairs(meta.end..self.values.len()))
+        self.pairs_in(0..meta.start).chain(self.pairs_in(meta.end..self.values.len()))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -171,17 +175,21 @@ impl Labels {
         if let Some(first) = names.first()
             && **first == *name
         {
-            return Some(&self.values[0]);
+            return Some(self.values.get(0));
         }
-        names.binary_search_by(|n| compare_names(n, name)).ok().map(|i| self.values[i].as_str())
+        names.binary_search_by(|n| compare_names(n, name)).ok().map(|i| self.values.get(i))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs().map(|(n, v)| (&**n, v.as_str()))
+        self.pairs().map(|(n, v)| (&**n, v))
     }
 
     fn pairs(&self) -> Pairs<'_> {
-        self.layout.names.iter().zip(&*self.values)
+        self.pairs_in(0..self.values.len())
+    }
+
+    fn pairs_in(&self, range: std::ops::Range<usize>) -> Pairs<'_> {
+        self.layout.names[range.clone()].iter().zip(self.values.range(range))
     }
 
     pub fn len(&self) -> usize {
@@ -218,7 +226,7 @@ impl TargetGroup {
 }
 
 /// A label set's (name, value) pairs in name order.
-pub type Pairs<'a> = std::iter::Zip<std::slice::Iter<'a, LabelName>, std::slice::Iter<'a, String>>;
+pub type Pairs<'a> = std::iter::Zip<std::slice::Iter<'a, LabelName>, Values<'a>>;
 
 /// Sorted labels without the `__meta_*` run.
 pub type NonMeta<'a> = std::iter::Chain<Pairs<'a>, Pairs<'a>>;
@@ -234,8 +242,8 @@ pub struct Merged<G: Iterator, O: Iterator> {
 
 impl<'a, G, O> Merged<G, O>
 where
-    G: Iterator<Item = (&'a LabelName, &'a String)>,
-    O: Iterator<Item = (&'a LabelName, &'a String)>,
+    G: Iterator<Item = (&'a LabelName, &'a str)>,
+    O: Iterator<Item = (&'a LabelName, &'a str)>,
 {
     fn new(group: G, own: O) -> Self {
         Merged { group: group.peekable(), own: own.peekable() }
@@ -244,8 +252,8 @@ where
 
 impl<'a, G, O> Iterator for Merged<G, O>
 where
-    G: Iterator<Item = (&'a LabelName, &'a String)>,
-    O: Iterator<Item = (&'a LabelName, &'a String)>,
+    G: Iterator<Item = (&'a LabelName, &'a str)>,
+    O: Iterator<Item = (&'a LabelName, &'a str)>,
 {
     type Item = (&'a str, &'a str);
 
@@ -264,7 +272,7 @@ where
             },
         };
         let (name, value) = if take_own { self.own.next() } else { self.group.next() }?;
-        Some((&**name, value.as_str()))
+        Some((&**name, value))
     }
 }
 
@@ -272,9 +280,27 @@ where
 /// a serving slice can tell whether its targets were re-discovered.
 static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 
+/// Versions a thread takes from [`NEXT_VERSION`] at a time: threads
+/// processing groups in parallel would otherwise contend for its cache line
+/// once per group.
+const VERSION_BLOCK: u64 = 4096;
+
+thread_local! {
+    /// This thread's unused versions: `next..end`.
+    static VERSIONS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
 /// A fresh target version (see [`Target::version`]).
 pub fn next_version() -> u64 {
-    NEXT_VERSION.fetch_add(1, AtomicOrdering::Relaxed)
+    VERSIONS.with(|block| {
+        let (mut next, mut end) = block.get();
+        if next == end {
+            next = NEXT_VERSION.fetch_add(VERSION_BLOCK, AtomicOrdering::Relaxed);
+            end = next + VERSION_BLOCK;
+        }
+        block.set((next + 1, end));
+        next
+    })
 }
 
 /// One scrape target: one entry of a discovered group, with its identity.
@@ -430,9 +456,9 @@ pub fn node_name<'a, const N: usize>(label_sets: [&'a Labels; N]) -> Option<&'a 
     let mut found: [Option<&'a str>; 5] = [None; 5];
     for labels in label_sets {
         let meta = labels.layout.meta_range();
-        let names = &labels.layout.names[meta.clone()];
-        let kubernetes = names.partition_point(|n| &**n < "__meta_kubernetes_");
-        for (name, value) in names[kubernetes..].iter().zip(&labels.values[meta.start + kubernetes..]) {
+        let kubernetes =
+            meta.start + labels.layout.names[meta].partition_point(|n| &**n < "__meta_kubernetes_");
+        for (name, value) in labels.pairs_in(kubernetes..labels.len()) {
             let Some(rest) = name.strip_prefix("__meta_kubernetes_") else { break };
             let slot = match rest {
                 "pod_node_name" => 0,
@@ -442,7 +468,7 @@ pub fn node_name<'a, const N: usize>(label_sets: [&'a Labels; N]) -> Option<&'a 
                 "endpointslice_address_target_name" => 4,
                 _ => continue,
             };
-            found[slot].get_or_insert(value.as_str());
+            found[slot].get_or_insert(value);
         }
     }
     if let Some(node) = found[..3].iter().flatten().find(|v| !v.is_empty()) {

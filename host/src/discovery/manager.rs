@@ -126,7 +126,7 @@ fn share_out(mut work: Vec<JobWork<'_>>, threads: usize) -> Vec<Vec<JobWork<'_>>
 
 struct ProcessedGroup {
     group: Arc<TargetGroup>,
-    targets: Vec<Arc<Target>>,
+    targets: Vec<Target>,
 }
 
 impl JobTargets {
@@ -196,7 +196,7 @@ impl JobTargets {
     }
 
     /// Every kept target of `job`, in source then group order (duplicates included).
-    pub fn targets(&self, job: &str) -> Vec<Arc<Target>> {
+    pub fn targets(&self, job: &str) -> Vec<Target> {
         let Some(state) = self.jobs.get(job) else { return Vec::new() };
         state.sources.values().flatten().flat_map(|p| p.targets.iter().cloned()).collect()
     }
@@ -216,7 +216,12 @@ impl JobState {
             // A job's first report: size the table once instead of by doubling.
             self.holders.reserve(update.groups.iter().map(|g| g.targets.len()).sum());
         }
-        let mut delta = JobDelta { job: update.source.job.clone(), ..JobDelta::default() };
+        let mut delta = JobDelta {
+            job: update.source.job.clone(),
+            // At most every target of the update: grown once, not by doubling.
+            upserted: Vec::with_capacity(update.groups.iter().map(|g| g.targets.len()).sum()),
+            removed: Vec::new(),
+        };
         let mut processed = Vec::with_capacity(update.groups.len());
         // Groups are matched by position: an unchanged group keeps its targets.
         let mut old = previous.drain(..).map(Some).collect::<Vec<_>>();
@@ -265,7 +270,7 @@ impl JobState {
     }
 
     /// A kept target with identity `id` (the rare path of collapsed duplicates).
-    fn find(&self, id: u64) -> Option<Arc<Target>> {
+    fn find(&self, id: u64) -> Option<Target> {
         self.sources.values().flatten().flat_map(|p| &p.targets).find(|t| t.identity == id).cloned()
     }
 }
@@ -287,7 +292,7 @@ mod tests {
         Arc::new(group_of_addresses(addresses.iter().map(|a| a.to_string()).collect(), labels))
     }
 
-    fn addresses(targets: &[Arc<Target>]) -> Vec<&str> {
+    fn addresses(targets: &[Target]) -> Vec<&str> {
         let mut all: Vec<&str> = targets.iter().map(|t| t.address()).collect();
         all.sort();
         all

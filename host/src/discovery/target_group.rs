@@ -149,21 +149,14 @@ impl JobProcessor {
         &self.job
     }
 
-    /// The targets of one group that the rules keep, in order, shared as
-    /// discovery's bookkeeping and the allocator hold them. Equal identities
-    /// are left for the allocator to collapse.
-    pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Arc<Target>> {
-        self.process_group_with(group, Arc::new)
-    }
-
     /// Every group's targets, in order.
     pub fn targets(&self, groups: &[Arc<TargetGroup>]) -> Vec<Target> {
-        groups.iter().flat_map(|group| self.process_group_with(group, |target| target)).collect()
+        groups.iter().flat_map(|group| self.process_group(group)).collect()
     }
 
-    /// [`process_group`](Self::process_group), each target wrapped by `wrap`
-    /// as it is made.
-    fn process_group_with<T>(&self, group: &Arc<TargetGroup>, wrap: impl Fn(Target) -> T) -> Vec<T> {
+    /// The targets of one group that the rules keep, in order. Equal
+    /// identities are left for the allocator to collapse.
+    pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Target> {
         let version = next_version();
         let mut scratch = Scratch::default();
         if let Some(prepared) = &self.prepared {
@@ -172,6 +165,9 @@ impl JobProcessor {
         }
         let mut planner = Planner::new(self, group);
         let mut targets = Vec::with_capacity(group.targets.len());
+        // Discovered labels are far apart in a large heap: load every
+        // target's at once rather than miss the cache target after target.
+        group.targets.iter().for_each(Labels::touch);
         for (index, own) in group.targets.iter().enumerate() {
             let identity = if !self.filter {
                 Some(identity_hash(group.target_labels_without_meta(index), &self.job))
@@ -186,13 +182,7 @@ impl JobProcessor {
                 }
             };
             if let Some(identity) = identity {
-                targets.push(wrap(Target::in_group(
-                    self.job.clone(),
-                    group.clone(),
-                    index,
-                    identity,
-                    version,
-                )));
+                targets.push(Target::in_group(self.job.clone(), group.clone(), index, identity, version));
             }
         }
         if let Some(prepared) = &self.prepared {

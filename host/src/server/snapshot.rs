@@ -61,16 +61,15 @@ impl Snapshot {
     ) -> Snapshot {
         let collectors: Vec<Arc<str>> = allocator.collectors().iter().map(|c| c.id.clone()).collect();
         let changed_jobs = changed_jobs.filter(|_| previous.ready && previous.collectors == collectors);
-        let reuse = |job: &Arc<str>, collector: &Arc<str>, targets: &Assigned| {
-            let fingerprint = fingerprint(targets.iter().map(|s| &s.target));
+        let reuse = |job: &Arc<str>, collector: &Arc<str>, targets: Assigned| {
+            let fingerprint = fingerprint(targets.iter());
             let reused = previous
                 .slices
                 .get(job)
                 .and_then(|by_collector| by_collector.get(collector))
                 .filter(|slice| slice.fingerprint == fingerprint)
                 .map(|slice| slice.body.clone());
-            let body = reused
-                .unwrap_or_else(|| Arc::new(Body::new(encode_targets(targets.iter().map(|s| &s.target)))));
+            let body = reused.unwrap_or_else(|| Arc::new(Body::new(encode_targets(targets.iter()))));
             Slice { fingerprint, body }
         };
         let mut slices: HashMap<Arc<str>, HashMap<Arc<str>, Slice>> = HashMap::new();
@@ -147,7 +146,7 @@ impl Snapshot {
     }
 }
 
-fn fingerprint<'a>(targets: impl Iterator<Item = &'a Arc<Target>>) -> u64 {
+fn fingerprint<'a>(targets: impl Iterator<Item = &'a Target>) -> u64 {
     let mut hasher = xxhash_rust::xxh64::Xxh64::new(0);
     for t in targets {
         hasher.update(&t.identity.to_le_bytes());
@@ -158,7 +157,7 @@ fn fingerprint<'a>(targets: impl Iterator<Item = &'a Arc<Target>>) -> u64 {
 
 /// `[{"targets":["<address>"],"labels":{...}}, ...]` plus a newline, in
 /// identity order; labels are the discovered ones, sorted by name.
-fn encode_targets<'a>(targets: impl Iterator<Item = &'a Arc<Target>>) -> Vec<u8> {
+fn encode_targets<'a>(targets: impl Iterator<Item = &'a Target>) -> Vec<u8> {
     let mut out = Vec::from(&b"["[..]);
     for (i, target) in targets.enumerate() {
         if i > 0 {

@@ -1,0 +1,136 @@
+//! The values of one label set, packed into a single allocation.
+//!
+//! Processing a discovery update reads a few values of every target (the
+//! address, the labels the rules name). Stored as one `String` each, every
+//! read follows two pointers into a heap of hundreds of megabytes, the
+//! per-value headers and then the bytes: a cache miss each. Packed, a
+//! target's values are one block that a read finds in a line or two, and
+//! they take less memory (no 24-byte header and heap block per value).
+
+/// Values by position. The block holds `count + 1` bounds (`u32`, native
+/// byte order), then every value's bytes, concatenated: value `i` is
+/// `block[bound(i)..bound(i + 1)]`, and `bound(0)`, where the text starts,
+/// also gives the count.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PackedValues {
+    block: Box<[u8]>,
+}
+
+const BOUND: usize = std::mem::size_of::<u32>();
+
+const CACHE_LINE: usize = 64;
+
+/// Lines [`PackedValues::touch`] loads at most: a Kubernetes target's values.
+const TOUCHED_LINES: usize = 16;
+
+impl PackedValues {
+    pub fn new<'a>(values: impl ExactSizeIterator<Item = &'a str> + Clone) -> PackedValues {
+        let text_start = (values.len() + 1) * BOUND;
+        let text: usize = values.clone().map(str::len).sum();
+        let mut block = Vec::with_capacity(text_start + text);
+        let mut bound = text_start;
+        block.extend_from_slice(&encode(bound));
+        for value in values.clone() {
+            bound += value.len();
+            block.extend_from_slice(&encode(bound));
+        }
+        for value in values {
+            block.extend_from_slice(value.as_bytes());
+        }
+        PackedValues { block: block.into_boxed_slice() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bound(0) / BOUND - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn bound(&self, index: usize) -> usize {
+        let at = index * BOUND;
+        u32::from_ne_bytes(self.block[at..at + BOUND].try_into().expect("a bound is four bytes")) as usize
+    }
+
+    /// The value at `index`; panics unless `index < len()`.
+    pub fn get(&self, index: usize) -> &str {
+        assert!(index < self.len(), "value {index} of {}", self.len());
+        let bytes = &self.block[self.bound(index)..self.bound(index + 1)];
+        // SAFETY: the text is `&str`s concatenated (`new`) and never changed,
+        // and bounds fall between them, so every bounded range is one of
+        // those strings whole.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// Reads a byte of each cache line of the block (up to a few), so that
+    /// a caller about to read several label sets has all their cache misses
+    /// in flight at once instead of one after the other.
+    pub fn touch(&self) {
+        for line in self.block.iter().step_by(CACHE_LINE).take(TOUCHED_LINES) {
+            std::hint::black_box(*line);
+        }
+    }
+
+    /// Values `range.start..range.end`, in order.
+    pub fn range(&self, range: std::ops::Range<usize>) -> Values<'_> {
+        Values { values: self, range }
+    }
+}
+
+/// Packed values in order (see [`PackedValues::range`]).
+#[derive(Clone, Debug)]
+pub struct Values<'a> {
+    values: &'a PackedValues,
+    range: std::ops::Range<usize>,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        self.range.next().map(|index| self.values.get(index))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Values<'_> {}
+
+impl Default for PackedValues {
+    fn default() -> Self {
+        PackedValues::new(std::iter::empty())
+    }
+}
+
+fn encode(bound: usize) -> [u8; BOUND] {
+    u32::try_from(bound).expect("a label set's values fit in 4 GiB").to_ne_bytes()
+}
+
+impl std::fmt::Debug for PackedValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.range(0..self.len())).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_come_back_as_packed() {
+        assert_eq!(PackedValues::default(), PackedValues::new(std::iter::empty()));
+        for values in [vec![], vec![""], vec!["a", "", "é€😀", "last value"], vec![""; 40]] {
+            let packed = PackedValues::new(values.iter().copied());
+            assert_eq!(packed.len(), values.len());
+            let back: Vec<&str> = packed.range(0..packed.len()).collect();
+            assert_eq!(back, values);
+            assert_eq!(packed, PackedValues::new(values.iter().copied()));
+        }
+        let packed = PackedValues::new(["x", "yz"].into_iter());
+        assert_eq!(packed.get(1), "yz");
+        assert_ne!(packed, PackedValues::new(["xy", "z"].into_iter()), "bounds are part of equality");
+    }
+}
