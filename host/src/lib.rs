@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod kubernetes;
 pub mod label_order;
 pub mod metrics;
+mod prefetch;
 pub mod relabel;
 pub mod reload;
 pub mod runtime;

@@ -11,7 +11,12 @@ use super::id_map::{IdMap, IdSet};
 use super::interner::Interner;
 use super::sorting::{sort_by_small_key, sort_by_u64_key};
 use super::target::{Collector, Target};
+use crate::prefetch::prefetch;
 use crate::runtime::CallError;
+
+/// How many items ahead loops over scattered memory ask for the cache line
+/// they will need: enough misses in flight to hide the memory's latency.
+const PREFETCH_DISTANCE: usize = 16;
 
 /// Incremental batches carry per-job loads (`jobs × collectors` integers);
 /// above this size a full reallocation is cheaper to describe.
@@ -345,7 +350,11 @@ impl Allocator {
             }
             same
         });
-        for (identity, i) in order {
+        for (k, &(identity, i)) in order.iter().enumerate() {
+            // Pending targets are taken in an order unrelated to their place.
+            if let Some(&(_, ahead)) = order.get(k + PREFETCH_DISTANCE) {
+                prefetch(&pending[ahead as usize]);
+            }
             let (target, job) = pending[i as usize].take().expect("pending targets are taken once");
             let slot = Some(Slot::new(target, job));
             let at = match self.free.pop() {

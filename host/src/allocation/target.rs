@@ -152,9 +152,9 @@ impl Labels {
         &self.layout
     }
 
-    /// See [`PackedValues::touch`].
-    pub fn touch(&self) {
-        self.values.touch();
+    /// See [`PackedValues::prefetch`].
+    pub fn prefetch(&self) {
+        self.values.prefetch();
     }
 
     /// The value at `position` of the layout.

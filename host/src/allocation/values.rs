@@ -16,12 +16,12 @@ pub struct PackedValues {
     block: Box<[u8]>,
 }
 
+use crate::prefetch::prefetch_lines;
+
 const BOUND: usize = std::mem::size_of::<u32>();
 
-const CACHE_LINE: usize = 64;
-
-/// Lines [`PackedValues::touch`] loads at most: a Kubernetes target's values.
-const TOUCHED_LINES: usize = 16;
+/// Lines [`PackedValues::prefetch`] loads at most: a Kubernetes target's values.
+const PREFETCHED_LINES: usize = 16;
 
 impl PackedValues {
     pub fn new<'a>(values: impl ExactSizeIterator<Item = &'a str> + Clone) -> PackedValues {
@@ -63,13 +63,11 @@ impl PackedValues {
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
-    /// Reads a byte of each cache line of the block (up to a few), so that
-    /// a caller about to read several label sets has all their cache misses
-    /// in flight at once instead of one after the other.
-    pub fn touch(&self) {
-        for line in self.block.iter().step_by(CACHE_LINE).take(TOUCHED_LINES) {
-            std::hint::black_box(*line);
-        }
+    /// Starts loading the block (up to a few cache lines), so that a caller
+    /// about to read several label sets has all their cache misses in
+    /// flight at once instead of one after the other.
+    pub fn prefetch(&self) {
+        prefetch_lines(&self.block, PREFETCHED_LINES);
     }
 
     /// Values `range.start..range.end`, in order.

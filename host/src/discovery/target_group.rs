@@ -167,7 +167,7 @@ impl JobProcessor {
         let mut targets = Vec::with_capacity(group.targets.len());
         // Discovered labels are far apart in a large heap: load every
         // target's at once rather than miss the cache target after target.
-        group.targets.iter().for_each(Labels::touch);
+        group.targets.iter().for_each(Labels::prefetch);
         for (index, own) in group.targets.iter().enumerate() {
             let identity = if !self.filter {
                 Some(identity_hash(group.target_labels_without_meta(index), &self.job))
