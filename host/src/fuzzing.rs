@@ -5,14 +5,15 @@
 //! Each `check_*` takes arbitrary bytes and panics when an invariant breaks.
 //! Input the parsers refuse is fine: only panics and broken invariants count.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
 use crate::config::{ScrapeConfig, parse_config, parse_prometheus_config};
 use crate::relabel::{
-    Action, LabelMap, LabelSet, NameValidation, PreparedRules, RelabelRegex, RelabelRule, parse_rules,
-    relabel, relabel_set,
+    Action, LabelMap, LabelSet, NameValidation, PreparedRules, RelabelRegex, RelabelRule, SlotValues,
+    parse_rules, relabel, relabel_set,
 };
 use crate::server::render_scrape_configs;
 
@@ -132,7 +133,11 @@ pub fn check_relabel(data: &[u8]) {
     let kept = relabel(&mut together, &rules);
     let mut again = labels.clone();
     assert_eq!(relabel(&mut again, &rules), kept, "keep/drop is deterministic");
-    if PreparedRules::new(&rules).is_some() {
+    if let Some(prepared) = PreparedRules::new(&rules) {
+        // Which slots differ between targets; mixed when the input has run out.
+        let pattern = input.byte() ^ 0b1010_0110;
+        let varies: Vec<bool> = (0..prepared.names().len()).map(|i| (pattern >> (i % 8)) & 1 == 1).collect();
+        check_schedule(&prepared, &labels, &varies);
         // Those rules ran prepared (on slots); the general engine must agree.
         let mut set = LabelSet::new();
         set.extend_sorted(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
@@ -176,6 +181,44 @@ pub fn check_relabel(data: &[u8]) {
     let mut slowly = labels.clone();
     assert_eq!(relabel(&mut slowly, &slow), kept, "the (.*) shortcut decides differently");
     assert_eq!(slowly, together, "the (.*) shortcut relabels differently");
+}
+
+/// Prepared rules split into steps shared by targets that agree on every
+/// slot but those in `varies` (see [`PreparedRules::schedule`]): the shared
+/// steps must not read the varying slots, and running them once, then the
+/// rest on each target's copy, must give what the whole list gives.
+pub(crate) fn check_schedule(prepared: &PreparedRules, labels: &LabelMap, varies: &[bool]) {
+    let value = |name: &str| labels.get(name).map_or("", String::as_str);
+    let names = prepared.names();
+    let mut whole = SlotValues::default();
+    whole.values.extend(names.iter().map(|n| Cow::Borrowed(value(n))));
+    let kept = prepared.run(&mut whole);
+
+    let schedule = prepared.schedule(varies);
+    let mut steps = [schedule.shared.clone(), schedule.per_target.clone()].concat();
+    steps.sort_unstable();
+    assert_eq!(steps, (0..steps.len()).collect::<Vec<_>>(), "every step runs once: {schedule:?}");
+    // What the shared steps see in a varying slot is no target's value.
+    let unread = "\u{1}not a target's value";
+    let mut shared = SlotValues::default();
+    shared
+        .values
+        .extend(names.iter().zip(varies).map(|(n, &v)| Cow::Borrowed(if v { unread } else { value(n) })));
+    if !prepared.run_steps(&schedule.shared, &mut shared) {
+        assert!(!kept, "a shared step drops what the whole list keeps: {schedule:?}");
+        return;
+    }
+    let mut target = SlotValues::default();
+    let own = shared.values.iter().zip(names).zip(varies);
+    target.values.extend(own.map(|((s, n), &v)| if v { Cow::Borrowed(value(n)) } else { s.clone() }));
+    let kept_per_target = prepared.run_steps(&schedule.per_target, &mut target);
+    assert_eq!(kept_per_target, kept, "shared and per-target steps keep differently: {schedule:?}");
+    if kept {
+        assert_eq!(
+            target.values, whole.values,
+            "shared and per-target steps relabel differently: {schedule:?}"
+        );
+    }
 }
 
 /// What one rule may do to `before`, by its action (Prometheus semantics).

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use crate::allocation::{IdentityInput, Labels, Layout, Target, TargetGroup, identity_hash, next_version};
 use crate::config::ScrapeConfig;
 use crate::label_order::{LabelName, compare_names, intern};
-use crate::relabel::{Action, Decisions, LabelSet, PreparedRules, RelabelRule, SlotValues, relabel_set};
+use crate::relabel::{
+    Action, Decisions, LabelSet, PreparedRules, RelabelRule, Schedule, SlotValues, relabel_set,
+};
 
 /// `{"targets": ["host:port", ...], "labels": {"name": "value", ...}}`
 #[derive(Deserialize)]
@@ -158,31 +160,45 @@ impl JobProcessor {
     /// identities are left for the allocator to collapse.
     pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Target> {
         let version = next_version();
+        let mut targets = Vec::with_capacity(group.targets.len());
+        // Discovered labels are far apart in a large heap: load every
+        // target's at once rather than miss the cache target after target.
+        group.targets.iter().for_each(Labels::prefetch);
+        let mut keep = |index: usize, identity: u64| {
+            targets.push(Target::in_group(self.job.clone(), group.clone(), index, identity, version));
+        };
+        if !self.filter {
+            for index in 0..group.targets.len() {
+                keep(index, identity_hash(group.target_labels_without_meta(index), &self.job));
+            }
+            return targets;
+        }
+        let plans = Planner { processor: self, group }.group_plans();
         let mut scratch = Scratch::default();
         if let Some(prepared) = &self.prepared {
             // Borrowed for the group; a cache, so a concurrent user only misses it.
             scratch.slots.decisions = std::mem::take(&mut *lock(&prepared.decisions));
         }
-        let mut planner = Planner::new(self, group);
-        let mut targets = Vec::with_capacity(group.targets.len());
-        // Discovered labels are far apart in a large heap: load every
-        // target's at once rather than miss the cache target after target.
-        group.targets.iter().for_each(Labels::prefetch);
+        let mut at = 0;
         for (index, own) in group.targets.iter().enumerate() {
-            let identity = if !self.filter {
-                Some(identity_hash(group.target_labels_without_meta(index), &self.job))
-            } else {
-                let plan = planner.plan(own);
-                match &self.prepared {
-                    Some(prepared) => self.prepared_identity(prepared, plan, group, own, &mut scratch),
-                    None if self.rules.is_empty() => {
-                        Some(self.plain_identity(plan, group, own, &mut scratch))
-                    }
-                    None => self.general_identity(plan, group, index, &mut scratch.set),
+            let layout = Arc::as_ptr(own.layout());
+            if plans[at].layout != layout {
+                at = plans.iter().position(|p| p.layout == layout).expect("every layout is planned");
+            }
+            let GroupPlan { plan, shared, .. } = &plans[at];
+            let identity = match (&self.prepared, shared) {
+                // A shared step dropped every target of this layout.
+                (Some(_), None) => None,
+                (Some(prepared), Some(shared)) => {
+                    self.prepared_identity(prepared, plan, shared, group, own, &mut scratch)
                 }
+                (None, _) if self.rules.is_empty() => {
+                    Some(self.plain_identity(plan, group, own, &mut scratch))
+                }
+                (None, _) => self.general_identity(plan, group, index, &mut scratch.set),
             };
             if let Some(identity) = identity {
-                targets.push(Target::in_group(self.job.clone(), group.clone(), index, identity, version));
+                keep(index, identity);
             }
         }
         if let Some(prepared) = &self.prepared {
@@ -210,30 +226,29 @@ impl JobProcessor {
     }
 
     /// The identity of a target under prepared rules, or `None` when they
-    /// drop it: the slots are filled from the target, its group and the
-    /// seeds, the rules run on them, and identity reads the slots over the
+    /// drop it: its slots start from those its group shares (after the
+    /// steps that read only them), take the target's own values, and the
+    /// remaining steps run on them; identity then reads the slots over the
     /// labels no rule names.
     fn prepared_identity<'a>(
         &'a self,
         prepared: &'a PreparedJob,
-        plan: &LayoutPlan,
+        plan: &'a LayoutPlan,
+        shared: &'a [Cow<'a, str>],
         group: &'a TargetGroup,
         own: &'a Labels,
         scratch: &mut Scratch<'a>,
     ) -> Option<u64> {
         let slots = &mut scratch.slots;
         slots.values.clear();
-        slots.values.extend(plan.lookups.iter().zip(&prepared.seeds).map(|(at, seed)| {
-            // A seed applies where discovery has no value or an empty one.
-            Cow::Borrowed(match at.value(group, own) {
-                Some(value) if !value.is_empty() => value,
-                _ => seed.as_deref().unwrap_or(""),
-            })
-        }));
-        if let Some(slot) = prepared.disable_sharding {
-            slots.values[slot] = Cow::Borrowed("true");
+        slots.values.extend(shared.iter().map(|value| Cow::Borrowed(&**value)));
+        for &(slot, at) in &plan.own_slots {
+            // A seed applies where discovery has an empty value.
+            let value = own.value_at(at);
+            let value = if value.is_empty() { prepared.seeds[slot].as_deref().unwrap_or("") } else { value };
+            slots.values[slot] = Cow::Borrowed(value);
         }
-        if !prepared.rules.run(slots) {
+        if !prepared.rules.run_steps(&plan.schedule.per_target, slots) {
             return None;
         }
         scratch.input.clear();
@@ -344,6 +359,10 @@ impl IdentityLabel {
 struct LayoutPlan {
     /// Per looked-up name (prepared slots, else the meta labels the rules read).
     lookups: Vec<ValueAt>,
+    /// Prepared rules: the slots each target fills from its own labels
+    /// (slot, position), and which steps run per target.
+    own_slots: Vec<(usize, u32)>,
+    schedule: Schedule,
     /// The labels identity reads, in name order (`__meta_*` never among
     /// them); empty values are skipped when hashing.
     identity: Vec<IdentityLabel>,
@@ -369,26 +388,60 @@ struct CachedPlan {
 /// a job's targets come in a handful of layouts).
 const MAX_PLANS: usize = 4096;
 
-/// One group's view of its job's plans; targets of a group nearly always
-/// share one layout, so most targets find theirs without locking the cache.
+/// The plans of one group's targets: one per layout among them (nearly
+/// always one), with what prepared rules make of the labels they share.
+struct GroupPlan<'a> {
+    layout: *const Layout,
+    plan: Arc<LayoutPlan>,
+    /// Prepared rules: the slots after the shared steps, or `None` when a
+    /// shared step drops every target of this layout.
+    shared: Option<Vec<Cow<'a, str>>>,
+}
+
+/// Finds a group's plans in its job's cache, making those it lacks.
 struct Planner<'a> {
     processor: &'a JobProcessor,
     group: &'a TargetGroup,
-    last: Option<(*const Layout, Arc<LayoutPlan>)>,
 }
 
 impl<'a> Planner<'a> {
-    fn new(processor: &'a JobProcessor, group: &'a TargetGroup) -> Planner<'a> {
-        Planner { processor, group, last: None }
+    fn group_plans(&self) -> Vec<GroupPlan<'a>> {
+        let mut plans: Vec<GroupPlan<'a>> = Vec::with_capacity(1);
+        for own in &self.group.targets {
+            let layout = Arc::as_ptr(own.layout());
+            if plans.iter().all(|p| p.layout != layout) {
+                let plan = self.cached_plan(own.layout());
+                let shared =
+                    self.processor.prepared.as_ref().and_then(|prepared| self.shared(prepared, &plan));
+                plans.push(GroupPlan { layout, plan, shared });
+            }
+        }
+        plans
     }
 
-    fn plan(&mut self, own: &Labels) -> &LayoutPlan {
-        let layout = Arc::as_ptr(own.layout());
-        if self.last.as_ref().is_none_or(|(last, _)| *last != layout) {
-            let plan = self.cached_plan(own.layout());
-            self.last = Some((layout, plan));
+    /// The slots every target of `plan` shares, after the steps that read
+    /// only those; `None` when one of them drops the targets.
+    fn shared(&self, prepared: &'a PreparedJob, plan: &LayoutPlan) -> Option<Vec<Cow<'a, str>>> {
+        let group = &self.group.labels;
+        let values = plan.lookups.iter().zip(&prepared.seeds).map(|(at, seed)| {
+            let seed = || seed.as_deref().unwrap_or("");
+            Cow::Borrowed(match *at {
+                ValueAt::Group(at) if !group.value_at(at).is_empty() => group.value_at(at),
+                // Each target fills its own (`LayoutPlan::own_slots`).
+                ValueAt::Own(_) => "",
+                _ => seed(),
+            })
+        });
+        let mut slots = SlotValues::default();
+        slots.values.extend(values);
+        if let Some(slot) = prepared.disable_sharding {
+            slots.values[slot] = Cow::Borrowed("true");
         }
-        &self.last.as_ref().expect("just set").1
+        let mut decisions = lock(&prepared.decisions);
+        std::mem::swap(&mut slots.decisions, &mut decisions);
+        let kept = prepared.rules.run_steps(&plan.schedule.shared, &mut slots);
+        std::mem::swap(&mut slots.decisions, &mut decisions);
+        kept.then_some(slots.values)
     }
 
     fn cached_plan(&self, own: &Arc<Layout>) -> Arc<LayoutPlan> {
@@ -412,7 +465,7 @@ impl<'a> Planner<'a> {
             None => self.processor.meta_read.as_deref().unwrap_or_default(),
         };
         let in_group = self.group.labels.layout().positions(looked_up);
-        let lookups = own
+        let lookups: Vec<ValueAt> = own
             .positions(looked_up)
             .into_iter()
             .zip(&in_group)
@@ -463,7 +516,21 @@ impl<'a> Planner<'a> {
             }
         }
         labels.remove(DISABLE_SHARDING);
-        LayoutPlan { lookups, identity: labels.into_values().collect() }
+        let (own_slots, schedule) = match &self.processor.prepared {
+            Some(prepared) => {
+                let own_slot = |slot: usize| match lookups[slot] {
+                    // `__tmp_disable_sharding` is always "true" during the rules.
+                    ValueAt::Own(at) if Some(slot) != prepared.disable_sharding => Some(at),
+                    _ => None,
+                };
+                let own_slots: Vec<(usize, u32)> =
+                    (0..lookups.len()).filter_map(|slot| Some((slot, own_slot(slot)?))).collect();
+                let varies: Vec<bool> = (0..lookups.len()).map(|slot| own_slot(slot).is_some()).collect();
+                (own_slots, prepared.rules.schedule(&varies))
+            }
+            None => (Vec::new(), Schedule::default()),
+        };
+        LayoutPlan { lookups, own_slots, schedule, identity: labels.into_values().collect() }
     }
 }
 
@@ -664,6 +731,55 @@ mod tests {
         for (p, s) in through(&plain).iter().zip(&slots) {
             assert_eq!(p.identity == s.identity, unchanged(p), "{}", p.address());
         }
+    }
+
+    #[test]
+    fn steps_on_group_labels_decide_for_the_group_and_the_rest_per_target() {
+        let rules = serde_json::json!([
+            {"action": "drop", "source_labels": ["__meta_service"], "regex": "db"},
+            {"action": "keep", "source_labels": ["__meta_ready"], "regex": "true"},
+            {"source_labels": ["__meta_pod"], "target_label": "pod"}
+        ]);
+        let mut everything = rules.as_array().unwrap().clone();
+        everything.push(serde_json::json!({"action": "labelkeep", "regex": ".*"}));
+        let prepared = job(serde_json::json!({"job_name": "j", "relabel_configs": rules}));
+        let general = job(serde_json::json!({"job_name": "j", "relabel_configs": everything}));
+        let labels = |pairs: &[(&str, &str)]| {
+            Labels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
+        };
+        let group = |service: &str, targets: Vec<Labels>| {
+            Arc::new(TargetGroup {
+                labels: labels(&[("__meta_service", service), ("__meta_ready", "true")]),
+                targets,
+            })
+        };
+        let groups = [
+            group(
+                "web",
+                vec![
+                    labels(&[("__address__", "a:1"), ("__meta_pod", "p1")]),
+                    labels(&[("__address__", "a:2"), ("__meta_pod", "p2"), ("__meta_ready", "false")]),
+                ],
+            ),
+            // Dropped whole by the first rule, except the target that says
+            // otherwise in its own labels (another layout, another plan).
+            group(
+                "db",
+                vec![
+                    labels(&[("__address__", "b:1"), ("__meta_pod", "p3")]),
+                    labels(&[("__address__", "b:2"), ("__meta_pod", "p4"), ("__meta_service", "web")]),
+                    labels(&[("__address__", "b:3"), ("__meta_pod", "p5")]),
+                ],
+            ),
+        ];
+        let through = |config| JobProcessor::new(config, true).targets(&groups);
+        let (slots, engine) = (through(&prepared), through(&general));
+        let kept = |targets: &[Target]| {
+            targets.iter().map(|t| (t.address().to_string(), t.identity)).collect::<Vec<_>>()
+        };
+        assert_eq!(kept(&slots), kept(&engine));
+        let addresses: Vec<&str> = slots.iter().map(|t| t.address()).collect();
+        assert_eq!(addresses, ["a:1", "b:2"]);
     }
 
     #[test]

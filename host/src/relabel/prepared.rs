@@ -78,6 +78,37 @@ enum Op {
     },
 }
 
+/// The steps of a rule list split by what they read (see
+/// [`PreparedRules::schedule`]), each part in rule order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Schedule {
+    pub shared: Vec<usize>,
+    pub per_target: Vec<usize>,
+}
+
+impl Op {
+    /// The slot the step may write.
+    fn written(&self) -> Option<Slot> {
+        match *self {
+            Op::Copy { to }
+            | Op::Replace { to }
+            | Op::HashMod { to }
+            | Op::Lowercase { to }
+            | Op::Uppercase { to } => Some(to),
+            Op::Delete { slot } => Some(slot),
+            Op::Keep | Op::Drop | Op::KeepEqual { .. } | Op::DropEqual { .. } => None,
+        }
+    }
+
+    /// The slot the step compares its sources with, besides reading them.
+    fn compared(&self) -> Option<Slot> {
+        match *self {
+            Op::KeepEqual { target } | Op::DropEqual { target } => Some(target),
+            _ => None,
+        }
+    }
+}
+
 /// The values of one target's slots, by slot; empty means absent, as in
 /// Prometheus. Reused from target to target.
 #[derive(Debug, Default)]
@@ -160,6 +191,48 @@ impl PreparedRules {
     pub fn run<'a>(&'a self, slots: &mut SlotValues<'a>) -> bool {
         debug_assert_eq!(slots.values.len(), self.names.len());
         self.steps.iter().enumerate().all(|(index, step)| self.apply(index, step, slots))
+    }
+
+    /// Splits the rules for targets that share every slot but those marked
+    /// in `varies` (the targets of one discovered group share its labels):
+    /// which steps can run once for all of them, and which per target.
+    ///
+    /// A step runs once when it reads no varying slot and writes none that
+    /// a per-target step before it read or wrote: running it ahead of those
+    /// then changes nothing. Running the shared steps on the shared values,
+    /// then each target's steps in order on a copy, gives every target the
+    /// outcome of the whole list; and when a shared step drops, every target
+    /// would have been dropped.
+    pub fn schedule(&self, varies: &[bool]) -> Schedule {
+        debug_assert_eq!(varies.len(), self.names.len());
+        let mut varying = varies.to_vec();
+        let mut used_per_target = vec![false; self.names.len()];
+        let mut schedule = Schedule::default();
+        for (index, step) in self.steps.iter().enumerate() {
+            let reads = step.sources.iter().copied().chain(step.op.compared());
+            let written = step.op.written();
+            let shared = !reads.clone().any(|slot| varying[slot as usize])
+                && written.is_none_or(|slot| !varying[slot as usize] && !used_per_target[slot as usize]);
+            if shared {
+                schedule.shared.push(index);
+            } else {
+                schedule.per_target.push(index);
+                for slot in reads.chain(written) {
+                    used_per_target[slot as usize] = true;
+                }
+                if let Some(slot) = written {
+                    varying[slot as usize] = true;
+                }
+            }
+        }
+        schedule
+    }
+
+    /// Runs the steps `steps` (indexes into the rules, in order) on `slots`;
+    /// see [`run`](Self::run) and [`schedule`](Self::schedule).
+    pub fn run_steps<'a>(&'a self, steps: &[usize], slots: &mut SlotValues<'a>) -> bool {
+        debug_assert_eq!(slots.values.len(), self.names.len());
+        steps.iter().all(|&index| self.apply(index, &self.steps[index], slots))
     }
 
     fn apply<'a>(&'a self, index: usize, step: &Step, slots: &mut SlotValues<'a>) -> bool {
@@ -268,4 +341,84 @@ pub(super) fn is_copy(rule: &RelabelRule) -> bool {
         && rule.regex.matches_everything()
         && matches!(rule.replacement.as_str(), "$1" | "${1}")
         && !rule.target_label.contains('$')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relabel::{NameValidation, parse_rules};
+
+    #[test]
+    fn steps_on_shared_labels_run_once_and_the_rest_per_target() {
+        let rules = parse_rules(
+            &serde_json::json!([
+                {"action": "keep", "source_labels": ["__meta_service"], "regex": "web"},
+                {"source_labels": ["__meta_pod"], "target_label": "pod"},
+                {"source_labels": ["__meta_namespace"], "target_label": "namespace"},
+                {"action": "keepequal", "source_labels": ["zone"], "target_label": "pod"},
+                {"source_labels": ["__meta_namespace"], "target_label": "pod"},
+                {"action": "hashmod", "source_labels": ["__address__"], "target_label": "__tmp_hash", "modulus": 4},
+                {"action": "labeldrop", "regex": "__tmp_hash"},
+                {"action": "drop", "source_labels": ["namespace"], "regex": "kube-system"}
+            ]),
+            NameValidation::Utf8,
+        )
+        .unwrap();
+        let prepared = PreparedRules::new(&rules).unwrap();
+        // Targets of a group differ in their address and pod only.
+        let varies: Vec<bool> =
+            prepared.names().iter().map(|n| matches!(&**n, "__address__" | "__meta_pod")).collect();
+        let schedule = prepared.schedule(&varies);
+        // Writing `pod` again after a per-target step compared it, and
+        // dropping `__tmp_hash` after a per-target step wrote it, stay in order.
+        assert_eq!(schedule, Schedule { shared: vec![0, 2, 7], per_target: vec![1, 3, 4, 5, 6] });
+        let none_vary = prepared.schedule(&vec![false; varies.len()]);
+        assert_eq!(none_vary.shared, (0..rules.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn shared_then_per_target_steps_equal_the_whole_list_on_random_rules() {
+        // Few names, so that rules read and write each other's labels.
+        const NAMES: [&str; 6] = ["a", "b", "c", "__address__", "__meta_x", "__meta_y"];
+        const VALUES: [&str; 5] = ["", "web", "x", "A", "kube-system"];
+        let mut state = 20261128u64;
+        let mut next = move |n: usize| {
+            state = target_allocator_sdk::hash::mix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+            (state % n as u64) as usize
+        };
+        let mut mixed = 0;
+        for _ in 0..3000 {
+            let rules: Vec<serde_json::Value> = (0..2 + next(7))
+                .map(|_| {
+                    let sources: Vec<&str> = (0..1 + next(2)).map(|_| NAMES[next(NAMES.len())]).collect();
+                    let target = NAMES[next(NAMES.len())];
+                    match next(8) {
+                        0 => serde_json::json!({"action": (["keep", "drop"][next(2)]), "source_labels": sources,
+                            "regex": (["web", ".+", "x|A", ""][next(4)])}),
+                        1 => serde_json::json!({"source_labels": sources, "target_label": target}),
+                        2 => serde_json::json!({"source_labels": sources, "target_label": target,
+                            "regex": "(.)(.*)", "replacement": "${2}-$1"}),
+                        3 => serde_json::json!({"action": (["keepequal", "dropequal"][next(2)]),
+                            "source_labels": sources, "target_label": target}),
+                        4 => serde_json::json!({"action": "hashmod", "source_labels": sources,
+                            "target_label": target, "modulus": 1 + next(4)}),
+                        5 => serde_json::json!({"action": (["lowercase", "uppercase"][next(2)]),
+                            "source_labels": sources, "target_label": target}),
+                        6 => serde_json::json!({"action": "labeldrop", "regex": target}),
+                        _ => serde_json::json!({"source_labels": sources, "target_label": target,
+                            "regex": "x", "replacement": "was-x"}),
+                    }
+                })
+                .collect();
+            let rules = parse_rules(&serde_json::Value::Array(rules), NameValidation::Utf8).unwrap();
+            let prepared = PreparedRules::new(&rules).expect("every rule names its labels");
+            let labels =
+                NAMES.iter().map(|n| (n.to_string(), VALUES[next(VALUES.len())].to_string())).collect();
+            let varies: Vec<bool> = prepared.names().iter().map(|_| next(3) == 0).collect();
+            let schedule = prepared.schedule(&varies);
+            mixed += usize::from(!schedule.shared.is_empty() && !schedule.per_target.is_empty());
+            crate::fuzzing::check_schedule(&prepared, &labels, &varies);
+        }
+        assert!(mixed > 1000, "only {mixed} rule lists had both shared and per-target steps");
+    }
 }
