@@ -218,6 +218,12 @@ pub(crate) fn check_schedule(prepared: &PreparedRules, labels: &LabelMap, varies
             target.values, whole.values,
             "shared and per-target steps relabel differently: {schedule:?}"
         );
+        // A slot said not to vary holds what the shared steps left in it.
+        for (slot, varying) in schedule.varying.iter().enumerate() {
+            if !varying {
+                assert_eq!(target.values[slot], shared.values[slot], "slot {slot} varies: {schedule:?}");
+            }
+        }
     }
 }
 

@@ -160,9 +160,13 @@ impl<'a> Assigned<'a> {
 /// sorted by identity, which makes order-dependent strategies deterministic.
 type BatchEntry = (u64, u32);
 
-/// New targets of a window waiting for a slot, with their interned job
-/// (`None` once taken).
-type Pending = Vec<Option<(Target, u32)>>;
+/// New targets of a window waiting for a slot: each delta's targets (with
+/// the interned job; `None` once taken), and which of them are new, as
+/// (identity, delta, position).
+struct Pending {
+    deltas: Vec<(u32, Vec<Option<Target>>)>,
+    new: Vec<(u64, u32, u32)>,
+}
 
 /// (job, collector, identity): an entry of the serving index to remove.
 type IndexEntry = (u32, u32, u64);
@@ -305,7 +309,8 @@ impl Allocator {
         // Grown once, not by doubling: at start-up every target is new.
         self.slots.reserve(incoming.saturating_sub(self.free.len()));
         self.slot_of.reserve(incoming);
-        let mut pending = Pending::with_capacity(incoming);
+        let mut pending =
+            Pending { deltas: Vec::with_capacity(deltas.len()), new: Vec::with_capacity(incoming) };
         let mut added = Vec::with_capacity(incoming);
         for mut delta in deltas {
             if !delta.removed.is_empty() && !delta.upserted.is_empty() {
@@ -318,13 +323,17 @@ impl Allocator {
                 self.remove_targets(&delta.removed);
             }
             let job = self.intern_job(&delta.job);
-            for target in delta.upserted {
+            // The same allocation, each target now taken once.
+            let mut targets: Vec<Option<Target>> = delta.upserted.into_iter().map(Some).collect();
+            for (position, entry) in targets.iter_mut().enumerate() {
+                let target = entry.as_ref().expect("just wrapped");
                 assert_eq!(target.job, delta.job, "a delta holds targets of its own job");
                 match self.slot_of.get(&target.identity) {
-                    Some(&at) => self.refresh(at, target),
-                    None => pending.push(Some((target, job))),
+                    Some(&at) => self.refresh(at, entry.take().expect("just wrapped")),
+                    None => pending.new.push((target.identity, pending.deltas.len() as u32, position as u32)),
                 }
             }
+            pending.deltas.push((job, targets));
         }
         self.hold(&mut pending, &mut added);
         self.allocate(added, false)
@@ -336,27 +345,24 @@ impl Allocator {
     /// applying the answer) sequential instead of a cache miss per target.
     /// An identity pending twice collapses, the later target winning.
     fn hold(&mut self, pending: &mut Pending, added: &mut Vec<BatchEntry>) {
-        let mut order: Vec<BatchEntry> = pending
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| (entry.as_ref().expect("pending targets are taken once").0.identity, i as u32))
-            .collect();
-        sort_by_u64_key(&mut order, |&(identity, _)| identity);
-        // The sort is stable: of equal identities, keep the position of the last.
-        order.dedup_by(|later, earlier| {
+        let new = &mut pending.new;
+        sort_by_u64_key(new, |&(identity, _, _)| identity);
+        // The sort is stable: of equal identities, keep the place of the last.
+        new.dedup_by(|later, earlier| {
             let same = later.0 == earlier.0;
             if same {
-                earlier.1 = later.1;
+                (earlier.1, earlier.2) = (later.1, later.2);
             }
             same
         });
-        for (k, &(identity, i)) in order.iter().enumerate() {
-            // Pending targets are taken in an order unrelated to their place.
-            if let Some(&(_, ahead)) = order.get(k + PREFETCH_DISTANCE) {
-                prefetch(&pending[ahead as usize]);
+        for (k, &(identity, delta, position)) in new.iter().enumerate() {
+            // New targets are taken in an order unrelated to their place.
+            if let Some(&(_, delta, position)) = new.get(k + PREFETCH_DISTANCE) {
+                prefetch(&pending.deltas[delta as usize].1[position as usize]);
             }
-            let (target, job) = pending[i as usize].take().expect("pending targets are taken once");
-            let slot = Some(Slot::new(target, job));
+            let (job, targets) = &mut pending.deltas[delta as usize];
+            let target = targets[position as usize].take().expect("pending targets are taken once");
+            let slot = Some(Slot::new(target, *job));
             let at = match self.free.pop() {
                 Some(at) => {
                     self.slots[at as usize] = slot;
@@ -370,7 +376,8 @@ impl Allocator {
             self.slot_of.insert(identity, at);
             added.push((identity, at));
         }
-        pending.clear();
+        new.clear();
+        pending.deltas.clear();
     }
 
     /// Serves the labels of `target` from slot `at`, which holds its identity.

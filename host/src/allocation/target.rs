@@ -431,6 +431,24 @@ impl IdentityInput {
         self.bytes.push(0xff);
     }
 
+    /// Appends bytes gathered by another input (labels in their place).
+    pub fn append(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// The bytes appended so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// The identity of the labels appended, for `job`.
     pub fn finish(&mut self, job: &str) -> u64 {
         self.bytes.extend_from_slice(job.as_bytes());

@@ -185,15 +185,15 @@ impl JobProcessor {
             if plans[at].layout != layout {
                 at = plans.iter().position(|p| p.layout == layout).expect("every layout is planned");
             }
-            let GroupPlan { plan, shared, .. } = &plans[at];
+            let GroupPlan { plan, shared, identity, .. } = &plans[at];
             let identity = match (&self.prepared, shared) {
                 // A shared step dropped every target of this layout.
                 (Some(_), None) => None,
                 (Some(prepared), Some(shared)) => {
-                    self.prepared_identity(prepared, plan, shared, group, own, &mut scratch)
+                    self.prepared_identity(prepared, plan, identity, shared, group, own, &mut scratch)
                 }
                 (None, _) if self.rules.is_empty() => {
-                    Some(self.plain_identity(plan, group, own, &mut scratch))
+                    Some(self.identity(plan, identity, group, own, &[], &mut scratch.input))
                 }
                 (None, _) => self.general_identity(plan, group, index, &mut scratch.set),
             };
@@ -207,22 +207,32 @@ impl JobProcessor {
         targets
     }
 
-    /// The identity of a target of a job without rules: its seeded labels.
-    fn plain_identity(
+    /// The identity of a target from its labels after the rules (`slots`,
+    /// empty without rules): the parts its group's targets share, as bytes,
+    /// and the labels that vary, read from the target.
+    fn identity(
         &self,
         plan: &LayoutPlan,
+        parts: &IdentityParts,
         group: &TargetGroup,
         own: &Labels,
-        scratch: &mut Scratch,
+        slots: &[Cow<'_, str>],
+        input: &mut IdentityInput,
     ) -> u64 {
-        scratch.input.clear();
-        for label in &plan.identity {
-            let value = label.value(group, own, &[], &self.seeds);
-            if !value.is_empty() {
-                scratch.input.keyed(&label.key, value);
+        input.clear();
+        for part in &parts.parts {
+            match part {
+                IdentityPart::Shared(run) => input.append(&parts.shared.bytes()[run.clone()]),
+                &IdentityPart::Varying(label) => {
+                    let label = &plan.identity[label];
+                    let value = label.value(group, own, slots, &self.seeds);
+                    if !value.is_empty() {
+                        input.keyed(&label.key, value);
+                    }
+                }
             }
         }
-        scratch.input.finish(&self.job)
+        input.finish(&self.job)
     }
 
     /// The identity of a target under prepared rules, or `None` when they
@@ -230,10 +240,12 @@ impl JobProcessor {
     /// steps that read only them), take the target's own values, and the
     /// remaining steps run on them; identity then reads the slots over the
     /// labels no rule names.
+    #[allow(clippy::too_many_arguments)]
     fn prepared_identity<'a>(
         &'a self,
         prepared: &'a PreparedJob,
         plan: &'a LayoutPlan,
+        parts: &IdentityParts,
         shared: &'a [Cow<'a, str>],
         group: &'a TargetGroup,
         own: &'a Labels,
@@ -251,14 +263,7 @@ impl JobProcessor {
         if !prepared.rules.run_steps(&plan.schedule.per_target, slots) {
             return None;
         }
-        scratch.input.clear();
-        for label in &plan.identity {
-            let value = label.value(group, own, &slots.values, &self.seeds);
-            if !value.is_empty() {
-                scratch.input.keyed(&label.key, value);
-            }
-        }
-        Some(scratch.input.finish(&self.job))
+        Some(self.identity(plan, parts, group, own, &slots.values, &mut scratch.input))
     }
 
     /// The identity of target `index` under rules that may touch any label
@@ -396,6 +401,25 @@ struct GroupPlan<'a> {
     /// Prepared rules: the slots after the shared steps, or `None` when a
     /// shared step drops every target of this layout.
     shared: Option<Vec<Cow<'a, str>>>,
+    /// What identity hashes, in order (without the general engine).
+    identity: IdentityParts,
+}
+
+/// Identity's input for the targets of one group plan, in order: runs of
+/// labels every target has alike, gathered once, and the labels that vary.
+#[derive(Default)]
+struct IdentityParts {
+    /// The shared runs' bytes, one after the other.
+    shared: IdentityInput,
+    parts: Vec<IdentityPart>,
+}
+
+/// A run of labels every target has alike (a range of
+/// [`IdentityParts::shared`]), or a label that varies (index into
+/// [`LayoutPlan::identity`]).
+enum IdentityPart {
+    Shared(std::ops::Range<usize>),
+    Varying(usize),
 }
 
 /// Finds a group's plans in its job's cache, making those it lacks.
@@ -411,12 +435,53 @@ impl<'a> Planner<'a> {
             let layout = Arc::as_ptr(own.layout());
             if plans.iter().all(|p| p.layout != layout) {
                 let plan = self.cached_plan(own.layout());
-                let shared =
-                    self.processor.prepared.as_ref().and_then(|prepared| self.shared(prepared, &plan));
-                plans.push(GroupPlan { layout, plan, shared });
+                let prepared = self.processor.prepared.as_ref();
+                let shared = prepared.and_then(|prepared| self.shared(prepared, &plan));
+                // Needed unless the targets are dropped or go to the general engine.
+                let processor = self.processor;
+                let identity = match (&processor.prepared, &shared) {
+                    (Some(_), Some(slots)) => self.identity_parts(&plan, own, slots),
+                    (None, _) if processor.rules.is_empty() => self.identity_parts(&plan, own, &[]),
+                    _ => IdentityParts::default(),
+                };
+                plans.push(GroupPlan { layout, plan, shared, identity });
             }
         }
         plans
+    }
+
+    /// Identity's parts for the targets of `plan` (`own` being one of them):
+    /// consecutive labels the targets share become one run of bytes.
+    fn identity_parts(&self, plan: &LayoutPlan, own: &Labels, slots: &[Cow<'_, str>]) -> IdentityParts {
+        let varying = |label: &IdentityLabel| match label.slot {
+            Some(slot) => plan.schedule.varying.get(slot).copied().unwrap_or(true),
+            None => matches!(label.discovered, ValueAt::Own(_)),
+        };
+        let mut parts = IdentityParts {
+            shared: IdentityInput::default(),
+            parts: Vec::with_capacity(plan.identity.len()),
+        };
+        let mut start = 0;
+        for (index, label) in plan.identity.iter().enumerate() {
+            if varying(label) {
+                let end = parts.shared.len();
+                if end > start {
+                    parts.parts.push(IdentityPart::Shared(start..end));
+                    start = end;
+                }
+                parts.parts.push(IdentityPart::Varying(index));
+            } else {
+                let value = label.value(self.group, own, slots, &self.processor.seeds);
+                if !value.is_empty() {
+                    parts.shared.keyed(&label.key, value);
+                }
+            }
+        }
+        let end = parts.shared.len();
+        if end > start {
+            parts.parts.push(IdentityPart::Shared(start..end));
+        }
+        parts
     }
 
     /// The slots every target of `plan` shares, after the steps that read

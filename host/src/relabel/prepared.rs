@@ -84,6 +84,8 @@ enum Op {
 pub struct Schedule {
     pub shared: Vec<usize>,
     pub per_target: Vec<usize>,
+    /// Per slot, whether targets may differ in it once the rules ran.
+    pub varying: Vec<bool>,
 }
 
 impl Op {
@@ -225,6 +227,7 @@ impl PreparedRules {
                 }
             }
         }
+        schedule.varying = varying;
         schedule
     }
 
@@ -371,7 +374,10 @@ mod tests {
         let schedule = prepared.schedule(&varies);
         // Writing `pod` again after a per-target step compared it, and
         // dropping `__tmp_hash` after a per-target step wrote it, stay in order.
-        assert_eq!(schedule, Schedule { shared: vec![0, 2, 7], per_target: vec![1, 3, 4, 5, 6] });
+        assert_eq!((schedule.shared, schedule.per_target), (vec![0, 2, 7], vec![1, 3, 4, 5, 6]));
+        let varying: Vec<&str> =
+            prepared.names().iter().zip(&schedule.varying).filter(|(_, v)| **v).map(|(n, _)| &**n).collect();
+        assert_eq!(varying, ["__address__", "__meta_pod", "__tmp_hash", "pod"]);
         let none_vary = prepared.schedule(&vec![false; varies.len()]);
         assert_eq!(none_vary.shared, (0..rules.len()).collect::<Vec<_>>());
     }
