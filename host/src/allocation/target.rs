@@ -338,6 +338,11 @@ impl Target {
         Target::in_group(job, Arc::new(group), 0, identity, next_version())
     }
 
+    /// The target's position in its discovered group.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+
     /// The discovered labels (group and target merged, before relabeling),
     /// served to collectors, in name order.
     pub fn labels(&self) -> MergedLabels<'_> {

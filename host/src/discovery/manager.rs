@@ -124,9 +124,23 @@ fn share_out(mut work: Vec<JobWork<'_>>, threads: usize) -> Vec<Vec<JobWork<'_>>
     shares.into_iter().map(|(_, share)| share).collect()
 }
 
+/// A group and what the job's rules kept of it. The allocator holds the
+/// targets themselves; a [`Target`] is rebuilt from these on the rare paths
+/// that need one here (collapsed duplicates, a resync).
 struct ProcessedGroup {
     group: Arc<TargetGroup>,
-    targets: Vec<Target>,
+    /// (index in the group, identity) of each kept target.
+    kept: Vec<(u32, u64)>,
+    /// The version the group's targets were made with.
+    version: u64,
+}
+
+impl ProcessedGroup {
+    fn targets<'a>(&'a self, job: &'a Arc<str>) -> impl Iterator<Item = Target> + 'a {
+        self.kept.iter().map(move |&(index, identity)| {
+            Target::in_group(job.clone(), self.group.clone(), index as usize, identity, self.version)
+        })
+    }
 }
 
 impl JobTargets {
@@ -197,8 +211,8 @@ impl JobTargets {
 
     /// Every kept target of `job`, in source then group order (duplicates included).
     pub fn targets(&self, job: &str) -> Vec<Target> {
-        let Some(state) = self.jobs.get(job) else { return Vec::new() };
-        state.sources.values().flatten().flat_map(|p| p.targets.iter().cloned()).collect()
+        let Some((job, state)) = self.jobs.get_key_value(job) else { return Vec::new() };
+        state.sources.values().flatten().flat_map(|p| p.targets(job)).collect()
     }
 }
 
@@ -235,16 +249,21 @@ impl JobState {
                 continue;
             }
             let targets = processor.process_group(&group);
-            for target in &targets {
-                *self.holders.entry(target.identity).or_default() += 1;
-            }
-            delta.upserted.extend(targets.iter().cloned());
+            let kept = targets
+                .iter()
+                .map(|target| {
+                    *self.holders.entry(target.identity).or_default() += 1;
+                    (target.index() as u32, target.identity)
+                })
+                .collect();
+            let version = targets.first().map_or(0, Target::version);
+            delta.upserted.extend(targets);
             self.discovered += group.targets.len();
-            processed.push(ProcessedGroup { group, targets });
+            processed.push(ProcessedGroup { group, kept, version });
         }
         for gone in old.into_iter().flatten() {
             self.discovered -= gone.group.targets.len();
-            released.extend(gone.targets);
+            released.extend(gone.kept.iter().map(|&(_, identity)| identity));
         }
         self.sources.insert(update.source.source, processed);
         let upserted: IdSet = if released.is_empty() {
@@ -252,8 +271,7 @@ impl JobState {
         } else {
             delta.upserted.iter().map(|t| t.identity).collect()
         };
-        for target in released {
-            let id = target.identity;
+        for id in released {
             let count = self.holders.get_mut(&id).expect("held targets are counted");
             *count -= 1;
             if *count == 0 {
@@ -261,7 +279,7 @@ impl JobState {
                 delta.removed.push(id);
             } else if !upserted.contains(&id) {
                 // Another group still has this identity: serve its labels.
-                if let Some(other) = self.find(id) {
+                if let Some(other) = self.find(&update.source.job, id) {
                     delta.upserted.push(other);
                 }
             }
@@ -270,8 +288,11 @@ impl JobState {
     }
 
     /// A kept target with identity `id` (the rare path of collapsed duplicates).
-    fn find(&self, id: u64) -> Option<Target> {
-        self.sources.values().flatten().flat_map(|p| &p.targets).find(|t| t.identity == id).cloned()
+    fn find(&self, job: &Arc<str>, id: u64) -> Option<Target> {
+        self.sources.values().flatten().find_map(|p| {
+            let &(index, _) = p.kept.iter().find(|&&(_, identity)| identity == id)?;
+            Some(Target::in_group(job.clone(), p.group.clone(), index as usize, id, p.version))
+        })
     }
 }
 
