@@ -190,6 +190,11 @@ impl JobProcessor {
                 // A shared step dropped every target of this layout.
                 (Some(_), None) => None,
                 (Some(prepared), Some(shared)) => {
+                    if scratch.shared_of != Some(at) {
+                        scratch.slots.values.clear();
+                        scratch.slots.values.extend(shared.iter().map(|value| Cow::Borrowed(&**value)));
+                        scratch.shared_of = Some(at);
+                    }
                     self.prepared_identity(prepared, plan, identity, shared, group, own, &mut scratch)
                 }
                 (None, _) if self.rules.is_empty() => {
@@ -239,7 +244,8 @@ impl JobProcessor {
     /// drop it: its slots start from those its group shares (after the
     /// steps that read only them), take the target's own values, and the
     /// remaining steps run on them; identity then reads the slots over the
-    /// labels no rule names.
+    /// labels no rule names. The scratch slots hold `shared` already, but
+    /// for the slots an earlier target's steps may have changed.
     #[allow(clippy::too_many_arguments)]
     fn prepared_identity<'a>(
         &'a self,
@@ -252,8 +258,9 @@ impl JobProcessor {
         scratch: &mut Scratch<'a>,
     ) -> Option<u64> {
         let slots = &mut scratch.slots;
-        slots.values.clear();
-        slots.values.extend(shared.iter().map(|value| Cow::Borrowed(&**value)));
+        for &slot in &plan.rewritten_slots {
+            slots.values[slot] = Cow::Borrowed(&shared[slot]);
+        }
         for &(slot, at) in &plan.own_slots {
             // A seed applies where discovery has an empty value.
             let value = own.value_at(at);
@@ -305,6 +312,8 @@ impl JobProcessor {
 /// Per-target working memory, reused across a group's targets.
 #[derive(Default)]
 struct Scratch<'a> {
+    /// Which group plan's shared slots `slots` holds (see `prepared_identity`).
+    shared_of: Option<usize>,
     set: LabelSet<'a>,
     slots: SlotValues<'a>,
     input: IdentityInput,
@@ -368,6 +377,9 @@ struct LayoutPlan {
     /// (slot, position), and which steps run per target.
     own_slots: Vec<(usize, u32)>,
     schedule: Schedule,
+    /// Prepared rules: the other slots per-target steps may write, which
+    /// each target starts again from the group's shared values.
+    rewritten_slots: Vec<usize>,
     /// The labels identity reads, in name order (`__meta_*` never among
     /// them); empty values are skipped when hashing.
     identity: Vec<IdentityLabel>,
@@ -595,7 +607,10 @@ impl<'a> Planner<'a> {
             }
             None => (Vec::new(), Schedule::default()),
         };
-        LayoutPlan { lookups, own_slots, schedule, identity: labels.into_values().collect() }
+        let own = |slot: usize| own_slots.iter().any(|&(s, _)| s == slot);
+        let rewritten_slots =
+            (0..schedule.varying.len()).filter(|&slot| schedule.varying[slot] && !own(slot)).collect();
+        LayoutPlan { lookups, own_slots, schedule, rewritten_slots, identity: labels.into_values().collect() }
     }
 }
 
@@ -803,7 +818,9 @@ mod tests {
         let rules = serde_json::json!([
             {"action": "drop", "source_labels": ["__meta_service"], "regex": "db"},
             {"action": "keep", "source_labels": ["__meta_ready"], "regex": "true"},
-            {"source_labels": ["__meta_pod"], "target_label": "pod"}
+            {"source_labels": ["__meta_pod"], "target_label": "pod"},
+            // Written for some targets only: the next target must not see it.
+            {"source_labels": ["__meta_pod"], "regex": "p1", "target_label": "tag", "replacement": "first"}
         ]);
         let mut everything = rules.as_array().unwrap().clone();
         everything.push(serde_json::json!({"action": "labelkeep", "regex": ".*"}));
@@ -823,6 +840,7 @@ mod tests {
                 "web",
                 vec![
                     labels(&[("__address__", "a:1"), ("__meta_pod", "p1")]),
+                    labels(&[("__address__", "a:3"), ("__meta_pod", "p6")]),
                     labels(&[("__address__", "a:2"), ("__meta_pod", "p2"), ("__meta_ready", "false")]),
                 ],
             ),
@@ -844,7 +862,7 @@ mod tests {
         };
         assert_eq!(kept(&slots), kept(&engine));
         let addresses: Vec<&str> = slots.iter().map(|t| t.address()).collect();
-        assert_eq!(addresses, ["a:1", "b:2"]);
+        assert_eq!(addresses, ["a:1", "a:3", "b:2"]);
     }
 
     #[test]
