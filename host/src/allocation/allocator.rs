@@ -140,14 +140,6 @@ pub struct Assigned<'a> {
 }
 
 impl<'a> Assigned<'a> {
-    pub fn len(&self) -> usize {
-        self.served.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.served.is_empty()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &'a Target> + use<'a> {
         let slots = self.slots;
         self.served

@@ -26,26 +26,12 @@ pub fn sort_by_u64_key<T: Copy>(items: &mut Vec<T>, key: impl Fn(&T) -> u64) {
     }
     let bits = (usize::BITS - items.len().leading_zeros()).min(MAX_BUCKET_BITS);
     let bucket = |item: &T| (key(item) >> (u64::BITS - bits)) as usize;
-    let mut starts = vec![0usize; (1 << bits) + 1];
-    for item in items.iter() {
-        starts[bucket(item) + 1] += 1;
-    }
-    for i in 1..starts.len() {
-        starts[i] += starts[i - 1];
-    }
-    let mut sorted = items.clone();
-    let mut next = starts.clone();
-    for item in items.iter() {
-        let at = &mut next[bucket(item)];
-        sorted[*at] = *item;
-        *at += 1;
-    }
-    for bounds in starts.windows(2) {
-        if bounds[1] - bounds[0] > 1 {
-            sorted[bounds[0]..bounds[1]].sort_by_key(|item| key(item));
+    sort_by_small_key(items, 1 << bits, bucket);
+    for run in items.chunk_by_mut(|a, b| bucket(a) == bucket(b)) {
+        if run.len() > 1 {
+            run.sort_by_key(|item| key(item));
         }
     }
-    *items = sorted;
 }
 
 /// Sorts `items` by a key below `buckets` (counting sort). Equal keys keep

@@ -137,9 +137,11 @@ struct ProcessedGroup {
 
 impl ProcessedGroup {
     fn targets<'a>(&'a self, job: &'a Arc<str>) -> impl Iterator<Item = Target> + 'a {
-        self.kept.iter().map(move |&(index, identity)| {
-            Target::in_group(job.clone(), self.group.clone(), index as usize, identity, self.version)
-        })
+        self.kept.iter().map(move |&kept| self.target(job, kept))
+    }
+
+    fn target(&self, job: &Arc<str>, (index, identity): (u32, u64)) -> Target {
+        Target::in_group(job.clone(), self.group.clone(), index as usize, identity, self.version)
     }
 }
 
@@ -290,8 +292,8 @@ impl JobState {
     /// A kept target with identity `id` (the rare path of collapsed duplicates).
     fn find(&self, job: &Arc<str>, id: u64) -> Option<Target> {
         self.sources.values().flatten().find_map(|p| {
-            let &(index, _) = p.kept.iter().find(|&&(_, identity)| identity == id)?;
-            Some(Target::in_group(job.clone(), p.group.clone(), index as usize, id, p.version))
+            let &kept = p.kept.iter().find(|&&(_, identity)| identity == id)?;
+            Some(p.target(job, kept))
         })
     }
 }
