@@ -457,6 +457,11 @@ impl IdentityInput {
     /// The identity of the labels appended, for `job`.
     pub fn finish(&mut self, job: &str) -> u64 {
         self.bytes.extend_from_slice(job.as_bytes());
+        self.hash()
+    }
+
+    /// The identity of the bytes appended, the job name being among them.
+    pub fn hash(&self) -> u64 {
         xxhash64(&self.bytes)
     }
 }

@@ -242,15 +242,18 @@ impl JobState {
         // Groups are matched by position: an unchanged group keeps its targets.
         let mut old = previous.drain(..).map(Some).collect::<Vec<_>>();
         let mut released = Vec::new();
-        for (i, group) in update.groups.into_iter().enumerate() {
+        let mut processing = processor.groups();
+        for (i, group) in update.groups.iter().enumerate() {
             let kept = old
                 .get_mut(i)
-                .and_then(|slot| slot.take_if(|p| Arc::ptr_eq(&p.group, &group) || p.group == group));
+                .and_then(|slot| slot.take_if(|p| Arc::ptr_eq(&p.group, group) || p.group == *group));
             if let Some(kept) = kept {
                 processed.push(kept);
                 continue;
             }
-            let targets = processor.process_group(&group);
+            let first = delta.upserted.len();
+            processing.process(group, &mut delta.upserted);
+            let targets = &delta.upserted[first..];
             let kept = targets
                 .iter()
                 .map(|target| {
@@ -259,10 +262,10 @@ impl JobState {
                 })
                 .collect();
             let version = targets.first().map_or(0, Target::version);
-            delta.upserted.extend(targets);
             self.discovered += group.targets.len();
-            processed.push(ProcessedGroup { group, kept, version });
+            processed.push(ProcessedGroup { group: group.clone(), kept, version });
         }
+        drop(processing);
         for gone in old.into_iter().flatten() {
             self.discovered -= gone.group.targets.len();
             released.extend(gone.kept.iter().map(|&(_, identity)| identity));

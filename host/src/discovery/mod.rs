@@ -15,7 +15,9 @@ use std::sync::Arc;
 pub use crate::allocation::TargetGroup;
 pub use file_sd::expand_globs;
 pub use manager::{DiscoveryManager, JobTargets};
-pub use target_group::{JobProcessor, TargetGroupError, group_of_addresses, parse_target_groups};
+pub use target_group::{
+    GroupProcessing, JobProcessor, TargetGroupError, group_of_addresses, parse_target_groups,
+};
 
 /// One discovery source of one job, e.g. `("node", "file_sd/0")`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -153,68 +153,28 @@ impl JobProcessor {
 
     /// Every group's targets, in order.
     pub fn targets(&self, groups: &[Arc<TargetGroup>]) -> Vec<Target> {
-        groups.iter().flat_map(|group| self.process_group(group)).collect()
-    }
-
-    /// The targets of one group that the rules keep, in order. Equal
-    /// identities are left for the allocator to collapse.
-    pub fn process_group(&self, group: &Arc<TargetGroup>) -> Vec<Target> {
-        let version = next_version();
-        let mut targets = Vec::with_capacity(group.targets.len());
-        // Discovered labels are far apart in a large heap: load every
-        // target's at once rather than miss the cache target after target.
-        group.targets.iter().for_each(Labels::prefetch);
-        let mut keep = |index: usize, identity: u64| {
-            targets.push(Target::in_group(self.job.clone(), group.clone(), index, identity, version));
-        };
-        if !self.filter {
-            for index in 0..group.targets.len() {
-                keep(index, identity_hash(group.target_labels_without_meta(index), &self.job));
-            }
-            return targets;
-        }
-        let plans = Planner { processor: self, group }.group_plans();
-        let mut scratch = Scratch::default();
-        if let Some(prepared) = &self.prepared {
-            // Borrowed for the group; a cache, so a concurrent user only misses it.
-            scratch.slots.decisions = std::mem::take(&mut *lock(&prepared.decisions));
-        }
-        let mut at = 0;
-        for (index, own) in group.targets.iter().enumerate() {
-            let layout = Arc::as_ptr(own.layout());
-            if plans[at].layout != layout {
-                at = plans.iter().position(|p| p.layout == layout).expect("every layout is planned");
-            }
-            let GroupPlan { plan, shared, identity, .. } = &plans[at];
-            let identity = match (&self.prepared, shared) {
-                // A shared step dropped every target of this layout.
-                (Some(_), None) => None,
-                (Some(prepared), Some(shared)) => {
-                    if scratch.shared_of != Some(at) {
-                        scratch.slots.values.clear();
-                        scratch.slots.values.extend(shared.iter().map(|value| Cow::Borrowed(&**value)));
-                        scratch.shared_of = Some(at);
-                    }
-                    self.prepared_identity(prepared, plan, identity, shared, group, own, &mut scratch)
-                }
-                (None, _) if self.rules.is_empty() => {
-                    Some(self.identity(plan, identity, group, own, &[], &mut scratch.input))
-                }
-                (None, _) => self.general_identity(plan, group, index, &mut scratch.set),
-            };
-            if let Some(identity) = identity {
-                keep(index, identity);
-            }
-        }
-        if let Some(prepared) = &self.prepared {
-            *lock(&prepared.decisions) = std::mem::take(&mut scratch.slots.decisions);
+        let mut targets = Vec::new();
+        let mut processing = self.groups();
+        for group in groups {
+            processing.process(group, &mut targets);
         }
         targets
     }
 
+    /// Processes groups one after another (see [`GroupProcessing::process`]),
+    /// reusing working memory and plans from group to group.
+    pub fn groups(&self) -> GroupProcessing<'_> {
+        let mut scratch = Scratch::default();
+        if let Some(prepared) = &self.prepared {
+            // Borrowed while processing; a cache, so a concurrent user only misses it.
+            scratch.slots.decisions = std::mem::take(&mut *lock(&prepared.decisions));
+        }
+        GroupProcessing { processor: self, scratch, plans: Vec::new(), spare: Vec::new(), last_plan: None }
+    }
+
     /// The identity of a target from its labels after the rules (`slots`,
-    /// empty without rules): the parts its group's targets share, as bytes,
-    /// and the labels that vary, read from the target.
+    /// empty without rules): the bytes its group's targets share, with the
+    /// values of the labels that vary read from the target in between.
     fn identity(
         &self,
         plan: &LayoutPlan,
@@ -225,19 +185,23 @@ impl JobProcessor {
         input: &mut IdentityInput,
     ) -> u64 {
         input.clear();
-        for part in &parts.parts {
-            match part {
-                IdentityPart::Shared(run) => input.append(&parts.shared.bytes()[run.clone()]),
-                &IdentityPart::Varying(label) => {
-                    let label = &plan.identity[label];
-                    let value = label.value(group, own, slots, &self.seeds);
-                    if !value.is_empty() {
-                        input.keyed(&label.key, value);
-                    }
-                }
+        let shared = parts.shared.bytes();
+        let mut start = 0;
+        for (&(label, key_len), &end) in parts.varying.iter().zip(&parts.ends) {
+            let value = plan.identity[label].value(group, own, slots, &self.seeds);
+            if value.is_empty() {
+                // An empty label is not hashed: neither its key (the end of
+                // this run) nor its closing 0xFF (the start of the next).
+                input.append(&shared[start..end - key_len]);
+                start = end + 1;
+            } else {
+                input.append(&shared[start..end]);
+                input.append(value.as_bytes());
+                start = end;
             }
         }
-        input.finish(&self.job)
+        input.append(&shared[start..]);
+        input.hash()
     }
 
     /// The identity of a target under prepared rules, or `None` when they
@@ -250,16 +214,17 @@ impl JobProcessor {
     fn prepared_identity<'a>(
         &'a self,
         prepared: &'a PreparedJob,
-        plan: &'a LayoutPlan,
+        plan: &LayoutPlan,
         parts: &IdentityParts,
-        shared: &'a [Cow<'a, str>],
+        shared: &[Cow<'a, str>],
         group: &'a TargetGroup,
         own: &'a Labels,
         scratch: &mut Scratch<'a>,
     ) -> Option<u64> {
         let slots = &mut scratch.slots;
         for &slot in &plan.rewritten_slots {
-            slots.values[slot] = Cow::Borrowed(&shared[slot]);
+            // Borrowed nearly always: a copy of the reference.
+            slots.values[slot] = shared[slot].clone();
         }
         for &(slot, at) in &plan.own_slots {
             // A seed applies where discovery has an empty value.
@@ -306,6 +271,121 @@ impl JobProcessor {
         }
         set.remove(DISABLE_SHARDING);
         Some(identity_hash(set.iter(), &self.job))
+    }
+}
+
+/// One job's processing of a run of groups (one update's): per-target
+/// working memory, group plans and the rules' decisions, kept from group to
+/// group instead of allocated for each.
+pub struct GroupProcessing<'a> {
+    processor: &'a JobProcessor,
+    scratch: Scratch<'a>,
+    /// The current group's plans.
+    plans: Vec<GroupPlan<'a>>,
+    /// Buffers of earlier groups' plans, for the next ones.
+    spare: Vec<(Vec<Cow<'a, str>>, IdentityParts)>,
+    /// The plan last looked up: a job's groups nearly all share one, which
+    /// is then found without locking the job's cache.
+    last_plan: Option<(PlanKey, Arc<LayoutPlan>)>,
+}
+
+impl<'a> GroupProcessing<'a> {
+    /// Appends to `out` the targets of `group` that the rules keep, in
+    /// order. Equal identities are left for the allocator to collapse.
+    pub fn process(&mut self, group: &'a Arc<TargetGroup>, out: &mut Vec<Target>) {
+        let processor = self.processor;
+        let version = next_version();
+        out.reserve(group.targets.len());
+        // Discovered labels are far apart in a large heap: load every
+        // target's at once rather than miss the cache target after target.
+        group.targets.iter().for_each(Labels::prefetch);
+        let mut keep = |index: usize, identity: u64| {
+            out.push(Target::in_group(processor.job.clone(), group.clone(), index, identity, version));
+        };
+        if !processor.filter {
+            for index in 0..group.targets.len() {
+                keep(index, identity_hash(group.target_labels_without_meta(index), &processor.job));
+            }
+            return;
+        }
+        self.plan_group(group);
+        let scratch = &mut self.scratch;
+        scratch.shared_of = None;
+        let plans = &self.plans;
+        let mut at = 0;
+        for (index, own) in group.targets.iter().enumerate() {
+            let layout = Arc::as_ptr(own.layout());
+            if plans[at].layout != layout {
+                at = plans.iter().position(|p| p.layout == layout).expect("every layout is planned");
+            }
+            let GroupPlan { plan, shared, identity, .. } = &plans[at];
+            let identity = match (&processor.prepared, shared) {
+                // A shared step dropped every target of this layout.
+                (Some(_), None) => None,
+                (Some(prepared), Some(shared)) => {
+                    if scratch.shared_of != Some(at) {
+                        scratch.slots.values.clear();
+                        scratch.slots.values.extend(shared.iter().cloned());
+                        scratch.shared_of = Some(at);
+                    }
+                    processor.prepared_identity(prepared, plan, identity, shared, group, own, scratch)
+                }
+                (None, _) if processor.rules.is_empty() => {
+                    Some(processor.identity(plan, identity, group, own, &[], &mut scratch.input))
+                }
+                (None, _) => processor.general_identity(plan, group, index, &mut scratch.set),
+            };
+            if let Some(identity) = identity {
+                keep(index, identity);
+            }
+        }
+    }
+
+    /// Makes `plans` those of `group`'s targets: one per layout among them
+    /// (nearly always one), with what prepared rules make of the labels
+    /// they share.
+    fn plan_group(&mut self, group: &'a TargetGroup) {
+        let processor = self.processor;
+        for old in self.plans.drain(..) {
+            self.spare.push((old.shared.unwrap_or_default(), old.identity));
+        }
+        let planner = Planner { processor, group };
+        for own in &group.targets {
+            let layout = Arc::as_ptr(own.layout());
+            if self.plans.iter().any(|p| p.layout == layout) {
+                continue;
+            }
+            let key = (Arc::as_ptr(group.labels.layout()) as usize, layout as usize);
+            let plan = match &self.last_plan {
+                Some((last, plan)) if *last == key => plan.clone(),
+                _ => {
+                    let plan = planner.cached_plan(own.layout());
+                    self.last_plan = Some((key, plan.clone()));
+                    plan
+                }
+            };
+            let (values, mut identity) = self.spare.pop().unwrap_or_default();
+            let decisions = &mut self.scratch.slots.decisions;
+            let shared =
+                processor.prepared.as_ref().and_then(|p| planner.shared(p, &plan, values, decisions));
+            // Needed unless the targets are dropped or go to the general engine.
+            match (&processor.prepared, &shared) {
+                (Some(_), Some(slots)) => planner.identity_parts(&plan, own, slots, &mut identity),
+                (None, _) if processor.rules.is_empty() => {
+                    planner.identity_parts(&plan, own, &[], &mut identity)
+                }
+                _ => {}
+            }
+            self.plans.push(GroupPlan { layout, plan, shared, identity });
+        }
+    }
+}
+
+impl Drop for GroupProcessing<'_> {
+    fn drop(&mut self) {
+        if let Some(prepared) = &self.processor.prepared {
+            *lock(&prepared.decisions) = std::mem::take(&mut self.scratch.slots.decisions);
+        }
     }
 }
 
@@ -417,21 +497,19 @@ struct GroupPlan<'a> {
     identity: IdentityParts,
 }
 
-/// Identity's input for the targets of one group plan, in order: runs of
-/// labels every target has alike, gathered once, and the labels that vary.
+/// Identity's input for the targets of one group plan: the bytes every
+/// target has alike, gathered once, split where the values of the labels
+/// that vary go. Run `i` ends with the key of varying label `i` and run
+/// `i + 1` starts with the 0xFF closing its value; the last run ends with
+/// the job name. A target's input is then one copy per run and per value.
 #[derive(Default)]
 struct IdentityParts {
-    /// The shared runs' bytes, one after the other.
     shared: IdentityInput,
-    parts: Vec<IdentityPart>,
-}
-
-/// A run of labels every target has alike (a range of
-/// [`IdentityParts::shared`]), or a label that varies (index into
-/// [`LayoutPlan::identity`]).
-enum IdentityPart {
-    Shared(std::ops::Range<usize>),
-    Varying(usize),
+    /// Where each run but the last ends in `shared`, one per varying label.
+    ends: Vec<usize>,
+    /// The labels that vary (index into [`LayoutPlan::identity`]), each with
+    /// the length of its key.
+    varying: Vec<(usize, usize)>,
 }
 
 /// Finds a group's plans in its job's cache, making those it lacks.
@@ -441,47 +519,27 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn group_plans(&self) -> Vec<GroupPlan<'a>> {
-        let mut plans: Vec<GroupPlan<'a>> = Vec::with_capacity(1);
-        for own in &self.group.targets {
-            let layout = Arc::as_ptr(own.layout());
-            if plans.iter().all(|p| p.layout != layout) {
-                let plan = self.cached_plan(own.layout());
-                let prepared = self.processor.prepared.as_ref();
-                let shared = prepared.and_then(|prepared| self.shared(prepared, &plan));
-                // Needed unless the targets are dropped or go to the general engine.
-                let processor = self.processor;
-                let identity = match (&processor.prepared, &shared) {
-                    (Some(_), Some(slots)) => self.identity_parts(&plan, own, slots),
-                    (None, _) if processor.rules.is_empty() => self.identity_parts(&plan, own, &[]),
-                    _ => IdentityParts::default(),
-                };
-                plans.push(GroupPlan { layout, plan, shared, identity });
-            }
-        }
-        plans
-    }
-
-    /// Identity's parts for the targets of `plan` (`own` being one of them):
-    /// consecutive labels the targets share become one run of bytes.
-    fn identity_parts(&self, plan: &LayoutPlan, own: &Labels, slots: &[Cow<'_, str>]) -> IdentityParts {
+    /// Identity's parts for the targets of `plan` (`own` being one of them).
+    fn identity_parts(
+        &self,
+        plan: &LayoutPlan,
+        own: &Labels,
+        slots: &[Cow<'_, str>],
+        parts: &mut IdentityParts,
+    ) {
         let varying = |label: &IdentityLabel| match label.slot {
             Some(slot) => plan.schedule.varying.get(slot).copied().unwrap_or(true),
             None => matches!(label.discovered, ValueAt::Own(_)),
         };
-        let mut parts = IdentityParts {
-            shared: IdentityInput::default(),
-            parts: Vec::with_capacity(plan.identity.len()),
-        };
-        let mut start = 0;
+        parts.shared.clear();
+        parts.ends.clear();
+        parts.varying.clear();
         for (index, label) in plan.identity.iter().enumerate() {
             if varying(label) {
-                let end = parts.shared.len();
-                if end > start {
-                    parts.parts.push(IdentityPart::Shared(start..end));
-                    start = end;
-                }
-                parts.parts.push(IdentityPart::Varying(index));
+                parts.shared.append(&label.key);
+                parts.ends.push(parts.shared.len());
+                parts.varying.push((index, label.key.len()));
+                parts.shared.append(&[0xff]);
             } else {
                 let value = label.value(self.group, own, slots, &self.processor.seeds);
                 if !value.is_empty() {
@@ -489,18 +547,22 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let end = parts.shared.len();
-        if end > start {
-            parts.parts.push(IdentityPart::Shared(start..end));
-        }
-        parts
+        parts.shared.append(self.processor.job.as_bytes());
     }
 
     /// The slots every target of `plan` shares, after the steps that read
-    /// only those; `None` when one of them drops the targets.
-    fn shared(&self, prepared: &'a PreparedJob, plan: &LayoutPlan) -> Option<Vec<Cow<'a, str>>> {
+    /// only those (in `values`, a spare buffer); `None` when one of them
+    /// drops the targets.
+    fn shared(
+        &self,
+        prepared: &'a PreparedJob,
+        plan: &LayoutPlan,
+        mut values: Vec<Cow<'a, str>>,
+        decisions: &mut Decisions,
+    ) -> Option<Vec<Cow<'a, str>>> {
         let group = &self.group.labels;
-        let values = plan.lookups.iter().zip(&prepared.seeds).map(|(at, seed)| {
+        values.clear();
+        values.extend(plan.lookups.iter().zip(&prepared.seeds).map(|(at, seed)| {
             let seed = || seed.as_deref().unwrap_or("");
             Cow::Borrowed(match *at {
                 ValueAt::Group(at) if !group.value_at(at).is_empty() => group.value_at(at),
@@ -508,16 +570,15 @@ impl<'a> Planner<'a> {
                 ValueAt::Own(_) => "",
                 _ => seed(),
             })
-        });
-        let mut slots = SlotValues::default();
-        slots.values.extend(values);
+        }));
         if let Some(slot) = prepared.disable_sharding {
-            slots.values[slot] = Cow::Borrowed("true");
+            values[slot] = Cow::Borrowed("true");
         }
-        let mut decisions = lock(&prepared.decisions);
-        std::mem::swap(&mut slots.decisions, &mut decisions);
+        let mut slots = SlotValues::default();
+        slots.values = values;
+        std::mem::swap(&mut slots.decisions, decisions);
         let kept = prepared.rules.run_steps(&plan.schedule.shared, &mut slots);
-        std::mem::swap(&mut slots.decisions, &mut decisions);
+        std::mem::swap(&mut slots.decisions, decisions);
         kept.then_some(slots.values)
     }
 

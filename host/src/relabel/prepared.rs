@@ -164,7 +164,15 @@ impl PreparedRules {
                     Action::LabelDrop => Op::Delete { slot: slot(rule.regex.literal().expect("checked")) },
                     Action::LabelMap | Action::LabelKeep => unreachable!("refused above"),
                 };
-                Step { rule: index, sources: rule.source_labels.iter().map(|s| slot(s)).collect(), op }
+                // Anything modulo 1 is 0 (prometheus-operator's unsharded
+                // default): such a step reads nothing, so it can run once
+                // per group rather than per target.
+                let sources = if matches!(op, Op::HashMod { .. }) && rule.modulus == 1 {
+                    Vec::new()
+                } else {
+                    rule.source_labels.iter().map(|s| slot(s)).collect()
+                };
+                Step { rule: index, sources, op }
             })
             .collect();
         let largest_modulus = rules.iter().filter(|r| r.action == Action::HashMod).map(|r| r.modulus).max();
@@ -380,6 +388,33 @@ mod tests {
         assert_eq!(varying, ["__address__", "__meta_pod", "__tmp_hash", "pod"]);
         let none_vary = prepared.schedule(&vec![false; varies.len()]);
         assert_eq!(none_vary.shared, (0..rules.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_unsharded_hashmod_reads_nothing_so_the_sharding_rules_run_once() {
+        // prometheus-operator's sharding rules with one shard (modulus 1).
+        let rules = parse_rules(
+            &serde_json::json!([
+                {"action": "hashmod", "source_labels": ["__address__"], "target_label": "__tmp_hash", "modulus": 1},
+                {"action": "keep", "source_labels": ["__tmp_hash", "__tmp_disable_sharding"], "regex": "$(SHARD);|.+;.+"},
+                {"action": "labeldrop", "regex": "__tmp_hash"}
+            ]),
+            NameValidation::Utf8,
+        )
+        .unwrap();
+        let prepared = PreparedRules::new(&rules).unwrap();
+        let varies: Vec<bool> = prepared.names().iter().map(|n| &**n == "__address__").collect();
+        let schedule = prepared.schedule(&varies);
+        assert_eq!((schedule.shared, schedule.per_target), (vec![0, 1, 2], vec![]));
+        let mut slots = SlotValues::default();
+        slots.values.extend(prepared.names().iter().map(|n| match &**n {
+            "__address__" => Cow::Borrowed("10.0.0.1:9100"),
+            "__tmp_disable_sharding" => Cow::Borrowed("true"),
+            _ => Cow::Borrowed(""),
+        }));
+        // Whatever the address, the hashmod writes 0.
+        assert!(prepared.run_steps(&[0], &mut slots));
+        assert_eq!(slots.values[prepared.slot("__tmp_hash").unwrap()], "0");
     }
 
     #[test]
