@@ -18,6 +18,20 @@ pub fn prefetch<T: ?Sized>(item: &T) {
     let _ = item;
 }
 
+/// Starts loading every cache line `*item` spans (its first and its last
+/// byte: items here are at most a line or two).
+#[inline(always)]
+pub fn prefetch_spanned<T>(item: &T) {
+    prefetch(item);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as in `prefetch`; the address is the last byte of `*item`.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let last = (item as *const T).cast::<i8>().wrapping_add(std::mem::size_of::<T>().saturating_sub(1));
+        _mm_prefetch::<_MM_HINT_T0>(last);
+    }
+}
+
 /// Starts loading the cache lines of `bytes`, up to `max_lines` of them.
 #[inline]
 pub fn prefetch_lines(bytes: &[u8], max_lines: usize) {

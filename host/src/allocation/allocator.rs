@@ -9,14 +9,15 @@ use super::assigner::{Assigner, native_fallback};
 use super::batch::BatchSource;
 use super::id_map::{IdMap, IdSet};
 use super::interner::Interner;
+use super::slot_index::SlotIndex;
 use super::sorting::{sort_by_small_key, sort_by_u64_key};
 use super::target::{Collector, Target};
-use crate::prefetch::prefetch;
+use crate::prefetch::prefetch_spanned;
 use crate::runtime::CallError;
 
 /// How many items ahead loops over scattered memory ask for the cache line
 /// they will need: enough misses in flight to hide the memory's latency.
-const PREFETCH_DISTANCE: usize = 16;
+const PREFETCH_DISTANCE: usize = 64;
 
 /// Incremental batches carry per-job loads (`jobs × collectors` integers);
 /// above this size a full reallocation is cheaper to describe.
@@ -152,12 +153,12 @@ impl<'a> Assigned<'a> {
 /// sorted by identity, which makes order-dependent strategies deterministic.
 type BatchEntry = (u64, u32);
 
-/// New targets of a window waiting for a slot: each delta's targets (with
-/// the interned job; `None` once taken), and which of them are new, as
+/// Upserted targets of a window waiting to be held: each delta's targets
+/// (with the interned job; `None` once taken), and every one of them as
 /// (identity, delta, position).
 struct Pending {
     deltas: Vec<(u32, Vec<Option<Target>>)>,
-    new: Vec<(u64, u32, u32)>,
+    upserted: Vec<(u64, u32, u32)>,
 }
 
 /// (job, collector, identity): an entry of the serving index to remove.
@@ -172,7 +173,7 @@ pub struct Allocator {
     /// The slab of held targets; `None` marks a free slot.
     slots: Vec<Option<Slot>>,
     /// Identity → slot index.
-    slot_of: IdMap<u32>,
+    slot_of: SlotIndex,
     /// Free slot indexes, reused before the slab grows.
     free: Vec<u32>,
     /// Targets assigned to each collector, by collector index.
@@ -189,7 +190,7 @@ impl Allocator {
             native_fallback: native_fallback(),
             collectors: Vec::new(),
             slots: Vec::new(),
-            slot_of: IdMap::default(),
+            slot_of: SlotIndex::default(),
             free: Vec::new(),
             assigned: Vec::new(),
             jobs: Interner::default(),
@@ -298,11 +299,8 @@ impl Allocator {
     /// Work is proportional to the deltas, not to the targets held.
     pub fn apply_deltas(&mut self, deltas: Vec<JobDelta>) -> AllocationReport {
         let incoming: usize = deltas.iter().map(|d| d.upserted.len()).sum();
-        // Grown once, not by doubling: at start-up every target is new.
-        self.slots.reserve(incoming.saturating_sub(self.free.len()));
-        self.slot_of.reserve(incoming);
         let mut pending =
-            Pending { deltas: Vec::with_capacity(deltas.len()), new: Vec::with_capacity(incoming) };
+            Pending { deltas: Vec::with_capacity(deltas.len()), upserted: Vec::with_capacity(incoming) };
         let mut added = Vec::with_capacity(incoming);
         for mut delta in deltas {
             if !delta.removed.is_empty() && !delta.upserted.is_empty() {
@@ -315,45 +313,55 @@ impl Allocator {
                 self.remove_targets(&delta.removed);
             }
             let job = self.intern_job(&delta.job);
+            debug_assert!(
+                delta.upserted.iter().all(|t| t.job == delta.job),
+                "a delta holds targets of its own job"
+            );
+            let at = pending.deltas.len() as u32;
+            let entries = delta.upserted.iter().enumerate();
+            pending.upserted.extend(entries.map(|(position, t)| (t.identity, at, position as u32)));
             // The same allocation, each target now taken once.
-            let mut targets: Vec<Option<Target>> = delta.upserted.into_iter().map(Some).collect();
-            for (position, entry) in targets.iter_mut().enumerate() {
-                let target = entry.as_ref().expect("just wrapped");
-                assert_eq!(target.job, delta.job, "a delta holds targets of its own job");
-                match self.slot_of.get(&target.identity) {
-                    Some(&at) => self.refresh(at, entry.take().expect("just wrapped")),
-                    None => pending.new.push((target.identity, pending.deltas.len() as u32, position as u32)),
-                }
-            }
-            pending.deltas.push((job, targets));
+            pending.deltas.push((job, delta.upserted.into_iter().map(Some).collect()));
         }
         self.hold(&mut pending, &mut added);
         self.allocate(added, false)
     }
 
-    /// Gives each pending new target a slot, in identity order, and adds its
-    /// batch entry to `added`. Slots taken in identity order, as the strategy
-    /// reads them, make the passes over a large batch (building the input,
-    /// applying the answer) sequential instead of a cache miss per target.
-    /// An identity pending twice collapses, the later target winning.
+    /// Takes in the pending targets in identity order: a held identity is
+    /// served with the fresh labels, a new one gets a slot and its batch
+    /// entry in `added`. An identity pending twice collapses, the later
+    /// target winning. Identity order makes the lookups a sweep of the slot
+    /// index, and gives new targets their slots in the order the strategy
+    /// reads them, so that the passes over a large batch (building the
+    /// input, applying the answer) read the slab sequentially.
     fn hold(&mut self, pending: &mut Pending, added: &mut Vec<BatchEntry>) {
-        let new = &mut pending.new;
-        sort_by_u64_key(new, |&(identity, _, _)| identity);
+        let upserted = &mut pending.upserted;
+        sort_by_u64_key(upserted, |&(identity, _, _)| identity);
         // The sort is stable: of equal identities, keep the place of the last.
-        new.dedup_by(|later, earlier| {
+        upserted.dedup_by(|later, earlier| {
             let same = later.0 == earlier.0;
             if same {
                 (earlier.1, earlier.2) = (later.1, later.2);
             }
             same
         });
-        for (k, &(identity, delta, position)) in new.iter().enumerate() {
-            // New targets are taken in an order unrelated to their place.
-            if let Some(&(_, delta, position)) = new.get(k + PREFETCH_DISTANCE) {
-                prefetch(&pending.deltas[delta as usize].1[position as usize]);
+        // Grown once, not by doubling: at start-up every target is new.
+        self.slots.reserve(upserted.len().saturating_sub(self.free.len()));
+        if self.slot_of.is_empty() {
+            // Otherwise many may be held already: the index grows as needed.
+            self.slot_of.reserve(upserted.len());
+        }
+        for (k, &(identity, delta, position)) in upserted.iter().enumerate() {
+            // Targets are taken in an order unrelated to their place.
+            if let Some(&(_, delta, position)) = upserted.get(k + PREFETCH_DISTANCE) {
+                prefetch_spanned(&pending.deltas[delta as usize].1[position as usize]);
             }
             let (job, targets) = &mut pending.deltas[delta as usize];
             let target = targets[position as usize].take().expect("pending targets are taken once");
+            if let Some(at) = self.slot_of.get(identity) {
+                self.refresh(at, target);
+                continue;
+            }
             let slot = Some(Slot::new(target, *job));
             let at = match self.free.pop() {
                 Some(at) => {
@@ -368,7 +376,7 @@ impl Allocator {
             self.slot_of.insert(identity, at);
             added.push((identity, at));
         }
-        new.clear();
+        upserted.clear();
         pending.deltas.clear();
     }
 
@@ -419,7 +427,7 @@ impl Allocator {
         let n = self.collectors.len() as u32;
         let mut unindexed = Vec::new();
         for id in ids {
-            let Some(at) = self.slot_of.remove(id) else { continue };
+            let Some(at) = self.slot_of.remove(*id) else { continue };
             let slot = self.slots[at as usize].take().expect("indexed slots are held");
             self.free.push(at);
             if slot.collector < n {
@@ -676,7 +684,7 @@ impl Allocator {
 
     /// The collector a target is assigned to.
     pub fn collector_of(&self, identity: u64) -> Option<&Collector> {
-        let slot = self.slot(*self.slot_of.get(&identity)?);
+        let slot = self.slot(self.slot_of.get(identity)?);
         self.collectors.get(slot.collector as usize)
     }
 

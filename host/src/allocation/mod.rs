@@ -14,6 +14,7 @@ mod assigner;
 mod batch;
 mod id_map;
 mod interner;
+mod slot_index;
 mod sorting;
 mod target;
 mod values;

@@ -1,6 +1,6 @@
 //! The allocation core: targets, collectors, diffs and the serving index.
 
-use target_allocator::allocation::{Allocator, Collector, StrategyChoice};
+use target_allocator::allocation::{Allocator, Collector, JobDelta, StrategyChoice};
 
 use crate::support::{addresses, builtin, collectors, target};
 
@@ -44,6 +44,44 @@ fn equal_identities_collapse_and_labels_refresh_without_moving() {
     assert_eq!(a.collector_of(t1.identity), Some(&where_first));
     let served = a.targets_for(&where_first.id, "job").next().unwrap();
     assert_eq!(served.label("__meta_pod"), Some("new"));
+}
+
+#[test]
+fn one_window_of_deltas_applies_in_order() {
+    let mut a = allocator();
+    a.set_collectors(collectors(3));
+    let held = target("a", "10.0.0.1:80", &[("__meta_pod", "old")]);
+    let gone = target("a", "10.0.0.2:80", &[]);
+    a.set_targets(vec![held.clone(), gone.clone()]);
+    let held_on = a.collector_of(held.identity).unwrap().clone();
+    let added_then_removed = target("a", "10.0.0.3:80", &[]);
+    let removed_then_added = target("a", "10.0.0.2:80", &[("__meta_pod", "back")]);
+    let fresh = target("a", "10.0.0.1:80", &[("__meta_pod", "new")]);
+    let (dup_first, dup_last) = (
+        target("b", "10.0.0.4:80", &[("__meta_pod", "first")]),
+        target("b", "10.0.0.4:80", &[("__meta_pod", "last")]),
+    );
+    let delta =
+        |job: &str, removed: Vec<u64>, upserted: Vec<_>| JobDelta { job: job.into(), removed, upserted };
+    let report = a.apply_deltas(vec![
+        delta("a", vec![], vec![added_then_removed.clone(), fresh.clone()]),
+        delta("a", vec![added_then_removed.identity, gone.identity], vec![]),
+        delta("b", vec![], vec![dup_first.clone(), dup_last.clone()]),
+        delta("a", vec![], vec![removed_then_added.clone()]),
+    ]);
+    assert_eq!(a.target_count(), 3, "held, removed-then-added and the collapsed duplicate");
+    assert!(a.collector_of(added_then_removed.identity).is_none());
+    assert_eq!(a.collector_of(held.identity), Some(&held_on), "a refreshed target stays");
+    let label = |job: &str, identity: u64| {
+        let collector = a.collector_of(identity).unwrap().id.clone();
+        let target = a.targets_for(&collector, job).find(|t| t.identity == identity).unwrap();
+        target.label("__meta_pod").map(str::to_string)
+    };
+    assert_eq!(label("a", held.identity).as_deref(), Some("new"));
+    assert_eq!(label("a", gone.identity).as_deref(), Some("back"));
+    assert_eq!(label("b", dup_last.identity).as_deref(), Some("last"), "the later duplicate wins");
+    assert_eq!(a.targets_per_collector().iter().map(|c| c.1).sum::<usize>(), 3);
+    assert_eq!(report.unassigned, 0);
 }
 
 #[test]
