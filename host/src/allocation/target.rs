@@ -180,6 +180,17 @@ impl Labels {
         names.binary_search_by(|n| compare_names(n, name)).ok().map(|i| self.values.get(i))
     }
 
+    /// `get("__address__")`, asked once per discovered target: names are
+    /// interned, so where it sorts first (nearly always) a pointer
+    /// comparison finds it.
+    pub fn address(&self) -> Option<&str> {
+        static ADDRESS: std::sync::LazyLock<LabelName> = std::sync::LazyLock::new(|| intern("__address__"));
+        match self.layout.names.first() {
+            Some(first) if Arc::ptr_eq(first, &ADDRESS) => Some(self.values.get(0)),
+            _ => self.get("__address__"),
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs().map(|(n, v)| (&**n, v))
     }
@@ -356,7 +367,8 @@ impl Target {
 
     /// The discovered `__address__` (before relabeling).
     pub fn address(&self) -> &str {
-        self.label("__address__").unwrap_or_default()
+        let own = &self.group.targets[self.index as usize];
+        own.address().or_else(|| self.group.labels.address()).unwrap_or_default()
     }
 
     /// The node the target runs on, from its Kubernetes meta labels.
@@ -644,5 +656,18 @@ mod tests {
         assert_eq!(t, copy);
         let alone = Target::new("job".into(), labels(&[("__address__", "10.0.0.1:9100")]), 7);
         assert_ne!(t, alone);
+        // The address from the group when the target has none, and where a
+        // name sorts before it.
+        let group = Arc::new(TargetGroup {
+            labels: labels(&[("Zone", "z"), ("__address__", "group:1")]),
+            targets: vec![labels(&[("Zone", "t")]), labels(&[])],
+        });
+        for index in 0..2 {
+            let t = Target::in_group("job".into(), group.clone(), index, 7, next_version());
+            assert_eq!(t.address(), "group:1");
+            assert_eq!(t.address_hash, xxhash64(b"group:1"));
+        }
+        assert_eq!(group.labels.address(), group.labels.get("__address__"));
+        assert_eq!(labels(&[("a", "b")]).address(), None);
     }
 }

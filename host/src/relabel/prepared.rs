@@ -246,13 +246,14 @@ impl PreparedRules {
         steps.iter().all(|&index| self.apply(index, &self.steps[index], slots))
     }
 
+    #[inline]
     fn apply<'a>(&'a self, index: usize, step: &Step, slots: &mut SlotValues<'a>) -> bool {
-        let rule = &self.rules[step.rule];
         if let Op::Copy { to } = step.op {
             let copied = slots.values[step.sources[0] as usize].clone();
             slots.values[to as usize] = copied;
             return true;
         }
+        let rule = &self.rules[step.rule];
         let (written, to): (Cow<'a, str>, Slot) = {
             let value: &str = match step.sources.as_slice() {
                 [only] => &slots.values[*only as usize],
