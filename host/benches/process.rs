@@ -10,7 +10,9 @@
 //! `PROCESS_MEMORY_TARGETS=800000 cargo bench -p target-allocator --bench process`
 //! instead reports the peak and retained resident memory of one full pass
 //! above the memory holding the discovered groups (`PROCESS_VARIANT=unfiltered`
-//! for the rule-less jobs; the default is the relabel variant).
+//! for the rule-less jobs; the default is the relabel variant), and
+//! `PROCESS_PASSES=80` the fastest and median times of 80 passes, split into
+//! processing and allocation (`PROCESS_TARGETS` sets the size).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -164,6 +166,16 @@ impl Pipeline {
     /// that profilers can count exactly this (see BENCHMARKS.md).
     #[inline(never)]
     fn update(&mut self, updates: impl IntoIterator<Item = (usize, Vec<Arc<TargetGroup>>)>) -> usize {
+        self.timed_update(updates).0
+    }
+
+    /// [`update`](Self::update), also returning how long processing and
+    /// allocation took.
+    fn timed_update(
+        &mut self,
+        updates: impl IntoIterator<Item = (usize, Vec<Arc<TargetGroup>>)>,
+    ) -> (usize, Duration, Duration) {
+        let started = Instant::now();
         let updates = updates.into_iter().map(|(j, groups)| DiscoveryUpdate {
             source: SourceKey { job: Arc::from(self.configs[j].job_name.as_str()), source: "k8s/0".into() },
             groups,
@@ -171,8 +183,9 @@ impl Pipeline {
         let processors = &self.processor_of;
         let applied =
             self.jobs.apply_all(updates.collect(), |job| processors.get(job).map(|&j| &self.processors[j]));
+        let processed = Instant::now();
         self.allocator.apply_deltas(applied.into_iter().filter_map(|(_, delta)| delta).collect());
-        self.allocator.target_count()
+        (self.allocator.target_count(), processed - started, processed.elapsed())
     }
 }
 
@@ -284,7 +297,36 @@ fn resident_kib(field: &str) -> u64 {
         .expect("a resident-size field")
 }
 
+/// `PROCESS_PASSES` full passes at `PROCESS_TARGETS` (default 100k), each
+/// on a fresh pipeline as in the benchmark: the fastest and the median time
+/// of processing, of allocation and of the whole pass. On a VM whose two
+/// vCPUs are sometimes one core's two hyperthreads and sometimes two cores,
+/// the spread says more than criterion's mean.
+fn pass_report(passes: usize) {
+    let targets = std::env::var("PROCESS_TARGETS").map_or(100_000, |t| t.parse().expect("a target count"));
+    let with_rules = std::env::var("PROCESS_VARIANT").map_or(true, |v| v != "unfiltered");
+    let choice = choice();
+    let discovered = discovered_groups(targets / TARGETS_PER_JOB);
+    let configs = jobs(targets / TARGETS_PER_JOB, with_rules);
+    let mut times: Vec<[f64; 3]> = (0..passes)
+        .map(|_| {
+            let mut pipeline = Pipeline::new(configs.clone(), choice.clone());
+            let (_, processing, allocation) = pipeline.timed_update(discovered.iter().cloned().enumerate());
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            [ms(processing), ms(allocation), ms(processing + allocation)]
+        })
+        .collect();
+    for (i, part) in ["processing", "allocation", "pass"].iter().enumerate() {
+        times.sort_by(|a, b| a[i].total_cmp(&b[i]));
+        println!("{part}: fastest {:.1} ms, median {:.1} ms", times[0][i], times[passes / 2][i]);
+    }
+}
+
 fn main() {
+    if let Ok(passes) = std::env::var("PROCESS_PASSES") {
+        pass_report(passes.parse().expect("PROCESS_PASSES is a number of passes"));
+        return;
+    }
     if let Ok(targets) = std::env::var("PROCESS_MEMORY_TARGETS") {
         memory_report(targets.parse().expect("PROCESS_MEMORY_TARGETS is a target count"));
         return;
