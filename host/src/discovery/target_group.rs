@@ -875,6 +875,53 @@ mod tests {
     }
 
     #[test]
+    fn identity_paths_agree_on_random_groups() {
+        // Few names, shared by groups, targets and seeds, values often empty:
+        // every way a label can be shared, vary, or be left out of identity.
+        const NAMES: [&str; 8] =
+            ["__address__", "__scheme__", "job", "zone", "pod", "__meta_pod", "__param_module", "a"];
+        const VALUES: [&str; 4] = ["", "x", "y", "ü"];
+        let mut state = 20261128u64;
+        let mut next = move |n: usize| {
+            state = target_allocator_sdk::hash::mix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+            (state % n as u64) as usize
+        };
+        // The first `min` names always, the others one time in three.
+        let labels = |min: usize, next: &mut dyn FnMut(usize) -> usize| {
+            let mut pairs = Vec::new();
+            for (i, name) in NAMES.iter().enumerate() {
+                if i < min || next(3) == 0 {
+                    pairs.push((name.to_string(), VALUES[next(VALUES.len())].to_string()));
+                }
+            }
+            Labels::new(pairs)
+        };
+        let groups: Vec<Arc<TargetGroup>> = (0..300)
+            .map(|_| {
+                let group = labels(0, &mut next);
+                let targets = (0..1 + next(4)).map(|_| labels(1, &mut next)).collect();
+                Arc::new(TargetGroup { labels: group, targets })
+            })
+            .collect();
+        let params = serde_json::json!({"module": ["m"]});
+        let keep_all = serde_json::json!({"action": "keep", "source_labels": ["__address__"], "regex": ".*"});
+        let everything = serde_json::json!({"action": "labelkeep", "regex": ".*"});
+        let through = |config: serde_json::Value| JobProcessor::new(&job(config), true).targets(&groups);
+        let plain = through(serde_json::json!({"job_name": "j", "params": params}));
+        let prepared =
+            through(serde_json::json!({"job_name": "j", "params": params, "relabel_configs": [keep_all]}));
+        let general = through(
+            serde_json::json!({"job_name": "j", "params": params, "relabel_configs": [keep_all, everything]}),
+        );
+        assert_eq!(plain.len(), groups.iter().map(|g| g.targets.len()).sum::<usize>());
+        for ((p, s), g) in plain.iter().zip(&prepared).zip(&general) {
+            let labels: Vec<_> = p.labels().collect();
+            assert_eq!(p.identity, g.identity, "plain and general: {labels:?}");
+            assert_eq!(s.identity, g.identity, "prepared and general: {labels:?}");
+        }
+    }
+
+    #[test]
     fn steps_on_group_labels_decide_for_the_group_and_the_rest_per_target() {
         let rules = serde_json::json!([
             {"action": "drop", "source_labels": ["__meta_service"], "regex": "db"},
