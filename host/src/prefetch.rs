@@ -6,30 +6,30 @@
 /// Starts loading the cache line holding `*item`.
 #[inline(always)]
 pub fn prefetch<T: ?Sized>(item: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch only hints the cache: it never faults and changes no
-    // memory, whatever the address (here a valid reference anyway). SSE is
-    // part of the x86_64 baseline.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>((item as *const T).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = item;
+    prefetch_address((item as *const T).cast());
 }
 
 /// Starts loading every cache line `*item` spans (its first and its last
 /// byte: items here are at most a line or two).
 #[inline(always)]
 pub fn prefetch_spanned<T>(item: &T) {
-    prefetch(item);
+    let first: *const u8 = (item as *const T).cast();
+    prefetch_address(first);
+    prefetch_address(first.wrapping_add(std::mem::size_of::<T>().saturating_sub(1)));
+}
+
+#[inline(always)]
+fn prefetch_address(address: *const u8) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `prefetch`; the address is the last byte of `*item`.
+    // SAFETY: a prefetch only hints the cache: it never faults and changes no
+    // memory, whatever the address (here always within a valid reference).
+    // SSE is part of the x86_64 baseline.
     unsafe {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let last = (item as *const T).cast::<i8>().wrapping_add(std::mem::size_of::<T>().saturating_sub(1));
-        _mm_prefetch::<_MM_HINT_T0>(last);
+        _mm_prefetch::<_MM_HINT_T0>(address.cast::<i8>());
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
 }
 
 /// Starts loading the cache lines of `bytes`, up to `max_lines` of them.

@@ -345,10 +345,11 @@ impl Allocator {
             }
             same
         });
-        // Grown once, not by doubling: at start-up every target is new.
-        self.slots.reserve(upserted.len().saturating_sub(self.free.len()));
         if self.slot_of.is_empty() {
-            // Otherwise many may be held already: the index grows as needed.
+            // At start-up every target is new: grown once, not by doubling.
+            // Later windows may mostly refresh held targets, and reserving
+            // for them would keep memory no target uses.
+            self.slots.reserve(upserted.len().saturating_sub(self.free.len()));
             self.slot_of.reserve(upserted.len());
         }
         for (k, &(identity, delta, position)) in upserted.iter().enumerate() {

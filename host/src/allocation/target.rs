@@ -170,19 +170,12 @@ impl Labels {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         let names = &self.layout.names;
-        // `__address__` sorts first in nearly every target's own labels, and the
-        // label most asked for: found without touching the other names.
-        if let Some(first) = names.first()
-            && **first == *name
-        {
-            return Some(self.values.get(0));
-        }
         names.binary_search_by(|n| compare_names(n, name)).ok().map(|i| self.values.get(i))
     }
 
-    /// `get("__address__")`, asked once per discovered target: names are
-    /// interned, so where it sorts first (nearly always) a pointer
-    /// comparison finds it.
+    /// `get("__address__")`, the label most asked for (once per discovered
+    /// target): it sorts first in nearly every target's own labels, and
+    /// names are interned, so a pointer comparison finds it.
     pub fn address(&self) -> Option<&str> {
         static ADDRESS: std::sync::LazyLock<LabelName> = std::sync::LazyLock::new(|| intern("__address__"));
         match self.layout.names.first() {

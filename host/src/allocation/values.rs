@@ -7,6 +7,8 @@
 //! target's values are one block that a read finds in a line or two, and
 //! they take less memory (no 24-byte header and heap block per value).
 
+use crate::prefetch::prefetch_lines;
+
 /// Values by position. The block holds `count + 1` bounds (`u32`, native
 /// byte order), then every value's bytes, concatenated: value `i` is
 /// `block[bound(i)..bound(i + 1)]`, and `bound(0)`, where the text starts,
@@ -15,8 +17,6 @@
 pub struct PackedValues {
     block: Box<[u8]>,
 }
-
-use crate::prefetch::prefetch_lines;
 
 const BOUND: usize = std::mem::size_of::<u32>();
 

@@ -318,11 +318,11 @@ impl<'a> GroupProcessing<'a> {
             if plans[at].layout != layout {
                 at = plans.iter().position(|p| p.layout == layout).expect("every layout is planned");
             }
-            let GroupPlan { plan, shared, identity, .. } = &plans[at];
-            let identity = match (&processor.prepared, shared) {
+            let GroupPlan { plan, shared, dropped, identity, .. } = &plans[at];
+            let identity = match &processor.prepared {
                 // A shared step dropped every target of this layout.
-                (Some(_), None) => None,
-                (Some(prepared), Some(shared)) => {
+                Some(_) if *dropped => None,
+                Some(prepared) => {
                     if scratch.shared_of != Some(at) {
                         scratch.slots.values.clear();
                         scratch.slots.values.extend(shared.iter().cloned());
@@ -330,10 +330,10 @@ impl<'a> GroupProcessing<'a> {
                     }
                     processor.prepared_identity(prepared, plan, identity, shared, group, own, scratch)
                 }
-                (None, _) if processor.rules.is_empty() => {
+                None if processor.rules.is_empty() => {
                     Some(processor.identity(plan, identity, group, own, &[], &mut scratch.input))
                 }
-                (None, _) => processor.general_identity(plan, group, index, &mut scratch.set),
+                None => processor.general_identity(plan, group, index, &mut scratch.set),
             };
             if let Some(identity) = identity {
                 keep(index, identity);
@@ -347,7 +347,7 @@ impl<'a> GroupProcessing<'a> {
     fn plan_group(&mut self, group: &'a TargetGroup) {
         let processor = self.processor;
         for old in self.plans.drain(..) {
-            self.spare.push((old.shared.unwrap_or_default(), old.identity));
+            self.spare.push((old.shared, old.identity));
         }
         let planner = Planner { processor, group };
         for own in &group.targets {
@@ -364,19 +364,21 @@ impl<'a> GroupProcessing<'a> {
                     plan
                 }
             };
-            let (values, mut identity) = self.spare.pop().unwrap_or_default();
+            let (mut shared, mut identity) = self.spare.pop().unwrap_or_default();
             let decisions = &mut self.scratch.slots.decisions;
-            let shared =
-                processor.prepared.as_ref().and_then(|p| planner.shared(p, &plan, values, decisions));
+            let mut dropped = false;
             // Needed unless the targets are dropped or go to the general engine.
-            match (&processor.prepared, &shared) {
-                (Some(_), Some(slots)) => planner.identity_parts(&plan, own, slots, &mut identity),
-                (None, _) if processor.rules.is_empty() => {
-                    planner.identity_parts(&plan, own, &[], &mut identity)
+            match &processor.prepared {
+                Some(prepared) => {
+                    dropped = !planner.shared(prepared, &plan, &mut shared, decisions);
+                    if !dropped {
+                        planner.identity_parts(&plan, own, &shared, &mut identity);
+                    }
                 }
-                _ => {}
+                None if processor.rules.is_empty() => planner.identity_parts(&plan, own, &[], &mut identity),
+                None => {}
             }
-            self.plans.push(GroupPlan { layout, plan, shared, identity });
+            self.plans.push(GroupPlan { layout, plan, shared, dropped, identity });
         }
     }
 }
@@ -490,9 +492,10 @@ const MAX_PLANS: usize = 4096;
 struct GroupPlan<'a> {
     layout: *const Layout,
     plan: Arc<LayoutPlan>,
-    /// Prepared rules: the slots after the shared steps, or `None` when a
-    /// shared step drops every target of this layout.
-    shared: Option<Vec<Cow<'a, str>>>,
+    /// Prepared rules: the slots after the shared steps.
+    shared: Vec<Cow<'a, str>>,
+    /// Prepared rules: a shared step drops every target of this layout.
+    dropped: bool,
     /// What identity hashes, in order (without the general engine).
     identity: IdentityParts,
 }
@@ -550,16 +553,16 @@ impl<'a> Planner<'a> {
         parts.shared.append(self.processor.job.as_bytes());
     }
 
-    /// The slots every target of `plan` shares, after the steps that read
-    /// only those (in `values`, a spare buffer); `None` when one of them
-    /// drops the targets.
+    /// Fills `values` with the slots every target of `plan` shares, after
+    /// the steps that read only those; `false` when one of them drops the
+    /// targets.
     fn shared(
         &self,
         prepared: &'a PreparedJob,
         plan: &LayoutPlan,
-        mut values: Vec<Cow<'a, str>>,
+        values: &mut Vec<Cow<'a, str>>,
         decisions: &mut Decisions,
-    ) -> Option<Vec<Cow<'a, str>>> {
+    ) -> bool {
         let group = &self.group.labels;
         values.clear();
         values.extend(plan.lookups.iter().zip(&prepared.seeds).map(|(at, seed)| {
@@ -575,11 +578,12 @@ impl<'a> Planner<'a> {
             values[slot] = Cow::Borrowed("true");
         }
         let mut slots = SlotValues::default();
-        slots.values = values;
+        std::mem::swap(&mut slots.values, values);
         std::mem::swap(&mut slots.decisions, decisions);
         let kept = prepared.rules.run_steps(&plan.schedule.shared, &mut slots);
         std::mem::swap(&mut slots.decisions, decisions);
-        kept.then_some(slots.values)
+        std::mem::swap(&mut slots.values, values);
+        kept
     }
 
     fn cached_plan(&self, own: &Arc<Layout>) -> Arc<LayoutPlan> {
