@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use serde::Deserialize;
 
@@ -13,7 +13,7 @@ use crate::allocation::{IdentityInput, Labels, Layout, Target, TargetGroup, iden
 use crate::config::ScrapeConfig;
 use crate::label_order::{LabelName, compare_names, intern};
 use crate::relabel::{
-    Action, Decisions, LabelSet, PreparedRules, RelabelRule, Schedule, SlotValues, relabel_set,
+    Action, Decisions, LabelSet, PreparedRules, RelabelRule, Schedule, SlotValues, StepShape, relabel_set,
 };
 
 /// `{"targets": ["host:port", ...], "labels": {"name": "value", ...}}`
@@ -79,8 +79,9 @@ pub struct JobProcessor {
     /// and are left out of the set the rules run on: typically a dozen
     /// labels instead of fifty.
     meta_read: Option<Vec<LabelName>>,
-    /// Per-layout plans, shared by the job's groups.
-    plans: Mutex<PlanCache>,
+    /// Per-layout plans, shared by the job's groups and by every job of
+    /// the same [`PlanShape`].
+    plans: Arc<Mutex<PlanCache>>,
 }
 
 /// A job's [`PreparedRules`] with what filling their slots needs.
@@ -123,14 +124,20 @@ impl JobProcessor {
         seeds.sort();
         let rules = if filter { scrape.relabel_rules.clone() } else { Vec::new() };
         let prepared = if rules.is_empty() { None } else { PreparedJob::new(&rules, &seeds) };
+        let meta_read = meta_read(&rules);
+        let shape = PlanShape {
+            seeds: seeds.iter().map(|(name, _)| name.clone()).collect(),
+            prepared: prepared.as_ref().map(|p| (p.rules.names().to_vec(), p.rules.shape())),
+            meta_read: meta_read.clone(),
+        };
         JobProcessor {
             job: Arc::from(scrape.job_name.as_str()),
             filter,
-            meta_read: meta_read(&rules),
+            meta_read,
             prepared,
             seeds,
             rules,
-            plans: Mutex::default(),
+            plans: shared_plans(shape),
         }
     }
 
@@ -143,7 +150,7 @@ impl JobProcessor {
             rules: Vec::new(),
             prepared: None,
             meta_read: None,
-            plans: Mutex::default(),
+            plans: Arc::default(),
         }
     }
 
@@ -471,6 +478,34 @@ struct LayoutPlan {
 /// addresses, the keys, stay theirs.
 type PlanKey = (usize, usize);
 
+/// What a job's plans depend on besides the layouts they are made for: the
+/// names it seeds, the names its rules read and write with the slots of
+/// each step (see [`PreparedRules::shape`]), and the meta labels read by
+/// rules the general engine runs. Jobs of one shape make the same plans
+/// whatever their names, regexes and seeded values, so they share one cache:
+/// a thousand ServiceMonitor jobs over one kind of endpoint make one plan,
+/// not a thousand.
+#[derive(PartialEq, Eq, Hash)]
+struct PlanShape {
+    seeds: Vec<String>,
+    prepared: Option<(Vec<LabelName>, Vec<StepShape>)>,
+    meta_read: Option<Vec<LabelName>>,
+}
+
+/// The plan cache of `shape`, shared with the live job processors of that shape.
+fn shared_plans(shape: PlanShape) -> Arc<Mutex<PlanCache>> {
+    static SHARED: LazyLock<Mutex<HashMap<PlanShape, Weak<Mutex<PlanCache>>>>> =
+        LazyLock::new(Mutex::default);
+    let mut shared = lock(&SHARED);
+    if let Some(plans) = shared.get(&shape).and_then(Weak::upgrade) {
+        return plans;
+    }
+    shared.retain(|_, plans| plans.strong_count() > 0);
+    let plans = Arc::default();
+    shared.insert(shape, Arc::downgrade(&plans));
+    plans
+}
+
 #[derive(Default)]
 struct PlanCache {
     plans: HashMap<PlanKey, CachedPlan>,
@@ -483,9 +518,10 @@ struct CachedPlan {
     plan: Arc<LayoutPlan>,
 }
 
-/// Plans a job keeps before starting over (each costs a few hundred bytes;
-/// a job's targets come in a handful of layouts).
-const MAX_PLANS: usize = 4096;
+/// Plans a cache keeps before starting over. Each costs a few KB; the jobs
+/// of one shape share a cache, which holds a plan or two per distinct
+/// layout of their groups (for Kubernetes, about one per service).
+const MAX_PLANS: usize = 16384;
 
 /// The plans of one group's targets: one per layout among them (nearly
 /// always one), with what prepared rules make of the labels they share.
@@ -784,6 +820,39 @@ mod tests {
         assert_eq!(served, [("__address__", "a:1"), ("__meta_pod", "p"), ("__meta_role", "web")]);
         // Without filtering every target is kept.
         assert_eq!(JobProcessor::new(&scrape, false).targets(&groups).len(), 3);
+    }
+
+    #[test]
+    fn jobs_of_one_shape_share_plans_and_keep_their_own_outcomes() {
+        let rules = |job_name: &str, role: &str, read: &str| {
+            job(serde_json::json!({"job_name": job_name, "relabel_configs": [
+                {"action": "keep", "source_labels": [read], "regex": role},
+                {"source_labels": ["__meta_shared_plan_pod"], "target_label": "pod"}
+            ]}))
+        };
+        let role = "__meta_shared_plan_role";
+        let groups = [
+            group(&["x:1", "y:1"], &[(role, "web"), ("__meta_shared_plan_pod", "p1")]),
+            group(&["z:1"], &[(role, "db"), ("__meta_shared_plan_pod", "p2")]),
+        ];
+        let web = JobProcessor::new(&rules("web", "web", role), true);
+        let db = JobProcessor::new(&rules("db", "db", role), true);
+        let other = JobProcessor::new(&rules("other", "db", "__meta_shared_plan_zone"), true);
+        assert!(Arc::ptr_eq(&web.plans, &db.plans), "same names and steps: one cache");
+        assert!(!Arc::ptr_eq(&web.plans, &other.plans), "another name read: another cache");
+        let addresses =
+            |targets: &[Target]| targets.iter().map(|t| t.address().to_string()).collect::<Vec<_>>();
+        // `db` runs on the plans `web` made, with its own regex and job name.
+        let kept_web = web.targets(&groups);
+        let kept_db = db.targets(&groups);
+        assert_eq!(addresses(&kept_web), ["x:1", "y:1"]);
+        assert_eq!(addresses(&kept_db), ["z:1"]);
+        // The same job with plans of its own gives the same targets.
+        drop((web, db));
+        let alone = JobProcessor::new(&rules("db", "db", role), true);
+        let kept_alone = alone.targets(&groups);
+        assert_eq!(addresses(&kept_alone), ["z:1"]);
+        assert_eq!(kept_alone[0].identity, kept_db[0].identity);
     }
 
     #[test]

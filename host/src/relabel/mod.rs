@@ -19,7 +19,7 @@ mod regex;
 mod rule;
 
 pub use engine::{LabelMap, LabelSet, relabel, relabel_set};
-pub use prepared::{Decisions, PreparedRules, Schedule, SlotValues};
+pub use prepared::{Decisions, PreparedRules, Schedule, SlotValues, StepShape};
 pub use regex::RelabelRegex;
 pub use rule::{Action, NameValidation, RelabelRule, is_valid_label_name};
 

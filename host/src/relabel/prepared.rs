@@ -22,6 +22,9 @@ use crate::label_order::{LabelName, intern};
 /// A slot index: the position of a name in [`PreparedRules::names`].
 type Slot = u32;
 
+/// One step as scheduling sees it: the slots it reads, the slot it may write.
+pub type StepShape = (Vec<Slot>, Option<Slot>);
+
 /// `hashmod` results below this are answered from a table instead of
 /// formatting a number per target.
 const HASHMOD_TABLE: u64 = 1024;
@@ -86,6 +89,13 @@ pub struct Schedule {
     pub per_target: Vec<usize>,
     /// Per slot, whether targets may differ in it once the rules ran.
     pub varying: Vec<bool>,
+}
+
+impl Step {
+    /// The slots the step reads.
+    fn reads(&self) -> impl Iterator<Item = Slot> + Clone + '_ {
+        self.sources.iter().copied().chain(self.op.compared())
+    }
 }
 
 impl Op {
@@ -190,6 +200,14 @@ impl PreparedRules {
         &self.names
     }
 
+    /// What [`schedule`](Self::schedule) depends on besides the slots that
+    /// vary: per step, the slots it reads and the slot it may write. Rule
+    /// lists of one shape over the same names schedule alike, whatever their
+    /// regexes and replacements.
+    pub fn shape(&self) -> Vec<StepShape> {
+        self.steps.iter().map(|step| (step.reads().collect(), step.op.written())).collect()
+    }
+
     /// The slot of `name`, if a rule uses it.
     pub fn slot(&self, name: &str) -> Option<usize> {
         self.names.binary_search_by(|n| (**n).cmp(name)).ok()
@@ -219,7 +237,7 @@ impl PreparedRules {
         let mut used_per_target = vec![false; self.names.len()];
         let mut schedule = Schedule::default();
         for (index, step) in self.steps.iter().enumerate() {
-            let reads = step.sources.iter().copied().chain(step.op.compared());
+            let reads = step.reads();
             let written = step.op.written();
             let shared = !reads.clone().any(|slot| varying[slot as usize])
                 && written.is_none_or(|slot| !varying[slot as usize] && !used_per_target[slot as usize]);
