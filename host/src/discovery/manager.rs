@@ -1,7 +1,8 @@
 //! Starting the discovery tasks of a config, and collecting their groups per job.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use std::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
@@ -93,35 +94,43 @@ struct JobWork<'p> {
 }
 
 impl JobWork<'_> {
-    fn run_all(share: &mut [JobWork]) {
-        for work in share {
-            for (position, update) in work.updates.drain(..) {
-                let delta = work.state.apply(update, work.processor);
-                work.results.push((position, delta));
-            }
+    fn run(&mut self) {
+        for (position, update) in self.updates.drain(..) {
+            let delta = self.state.apply(update, self.processor);
+            self.results.push((position, delta));
         }
     }
 
     fn weight(&self) -> usize {
         self.updates.iter().map(|(_, u)| u.groups.len()).sum::<usize>() + 1
     }
-}
 
-/// Splits jobs into `threads` shares of about equal weight (largest first,
-/// each to the lightest share).
-fn share_out(mut work: Vec<JobWork<'_>>, threads: usize) -> Vec<Vec<JobWork<'_>>> {
-    let threads = threads.max(1);
-    if threads == 1 {
-        return vec![work];
+    /// Runs every job's updates on `threads` threads (the calling one among
+    /// them). Each thread takes the next job not yet taken, heaviest first,
+    /// so a thread that is slowed down (a busy or stolen vCPU) takes fewer
+    /// jobs instead of holding the others up at the end.
+    fn run_on(mut work: Vec<JobWork<'_>>, threads: usize) -> Vec<JobWork<'_>> {
+        if threads <= 1 {
+            work.iter_mut().for_each(JobWork::run);
+            return work;
+        }
+        work.sort_by_key(|w| std::cmp::Reverse(w.weight()));
+        let work: Vec<Mutex<JobWork>> = work.into_iter().map(Mutex::new).collect();
+        let next = AtomicUsize::new(0);
+        let take_jobs = || {
+            while let Some(job) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+                job.lock().expect("a job is run once").run();
+            }
+        };
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..threads).map(|_| scope.spawn(take_jobs)).collect();
+            take_jobs();
+            for other in others {
+                other.join().expect("discovery processing does not panic");
+            }
+        });
+        work.into_iter().map(|job| job.into_inner().expect("discovery processing does not panic")).collect()
     }
-    work.sort_by_key(|w| std::cmp::Reverse(w.weight()));
-    let mut shares: Vec<(usize, Vec<JobWork>)> = (0..threads).map(|_| (0, Vec::new())).collect();
-    for w in work {
-        let lightest = shares.iter_mut().min_by_key(|(weight, _)| *weight).expect("threads > 0");
-        lightest.0 += w.weight();
-        lightest.1.push(w);
-    }
-    shares.into_iter().map(|(_, share)| share).collect()
 }
 
 /// A group and what the job's rules kept of it. The allocator holds the
@@ -181,18 +190,9 @@ impl JobTargets {
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS).min(work.len())
         };
-        let mut shares = share_out(work, threads);
-        std::thread::scope(|scope| {
-            let (first, rest) = shares.split_first_mut().expect("at least one share");
-            let others: Vec<_> =
-                rest.iter_mut().map(|share| scope.spawn(move || JobWork::run_all(share))).collect();
-            JobWork::run_all(first);
-            for other in others {
-                other.join().expect("discovery processing does not panic");
-            }
-        });
+        let work = JobWork::run_on(work, threads);
         let mut results: Vec<Option<(Arc<str>, Option<JobDelta>)>> = (0..count).map(|_| None).collect();
-        for work in shares.into_iter().flatten() {
+        for work in work {
             for (position, delta) in work.results {
                 results[position] = Some((work.job.clone(), delta));
             }
