@@ -10,7 +10,7 @@ use super::batch::BatchSource;
 use super::id_map::{IdMap, IdSet};
 use super::interner::Interner;
 use super::slot_index::SlotIndex;
-use super::sorting::{sort_by_small_key, sort_by_u64_key};
+use super::sorting::{sort_by_small_keys, sort_by_u64_key};
 use super::target::{Collector, Target};
 use crate::prefetch::prefetch_spanned;
 use crate::runtime::CallError;
@@ -359,10 +359,13 @@ impl Allocator {
             }
             let (job, targets) = &mut pending.deltas[delta as usize];
             let target = targets[position as usize].take().expect("pending targets are taken once");
-            if let Some(at) = self.slot_of.get(identity) {
-                self.refresh(at, target);
-                continue;
-            }
+            let vacant = match self.slot_of.entry(identity) {
+                Ok(at) => {
+                    Self::refresh(&mut self.slots, at, target);
+                    continue;
+                }
+                Err(vacant) => vacant,
+            };
             let slot = Some(Slot::new(target, *job));
             let at = match self.free.pop() {
                 Some(at) => {
@@ -374,7 +377,7 @@ impl Allocator {
                     (self.slots.len() - 1) as u32
                 }
             };
-            self.slot_of.insert(identity, at);
+            vacant.insert(at);
             added.push((identity, at));
         }
         upserted.clear();
@@ -382,8 +385,8 @@ impl Allocator {
     }
 
     /// Serves the labels of `target` from slot `at`, which holds its identity.
-    fn refresh(&mut self, at: u32, target: Target) {
-        let slot = self.slots[at as usize].as_mut().expect("indexed slots are held");
+    fn refresh(slots: &mut [Option<Slot>], at: u32, target: Target) {
+        let slot = slots[at as usize].as_mut().expect("indexed slots are held");
         // Serving entries point at the slot, so the collector stays and the
         // index is untouched. Equal labels keep the old target, and so its
         // version: serving then reuses the encoded list.
@@ -625,9 +628,10 @@ impl Allocator {
     /// merge per job.
     fn index(&mut self, mut entries: Vec<(u32, Served)>) {
         debug_assert!(entries.windows(2).all(|w| w[0].1.identity < w[1].1.identity));
-        // Stable counting sorts keep identity order within (job, collector).
-        sort_by_small_key(&mut entries, self.collectors.len(), |(_, e)| e.collector as usize);
-        sort_by_small_key(&mut entries, self.index.len(), |(job, _)| *job as usize);
+        // Stable counting sorts: identity order within (job, collector).
+        let by_job = (self.index.len(), |(job, _): &(u32, Served)| *job as usize);
+        let by_collector = (self.collectors.len(), |(_, e): &(u32, Served)| e.collector as usize);
+        sort_by_small_keys(&mut entries, by_job, by_collector);
         for run in entries.chunk_by(|a, b| a.0 == b.0) {
             let served = &mut self.index[run[0].0 as usize];
             let first = run[0].1.key();

@@ -76,8 +76,10 @@ impl SlotIndex {
     }
 
     /// Maps `identity` to `slot` (below `u32::MAX`), returning the slot it
-    /// had.
-    pub fn insert(&mut self, identity: u64, slot: u32) -> Option<u32> {
+    /// had. The allocator maps through [`entry`](Self::entry); the model
+    /// test compares this with `HashMap::insert`.
+    #[cfg(test)]
+    fn insert(&mut self, identity: u64, slot: u32) -> Option<u32> {
         assert!(slot != FREE, "slot indexes stay below u32::MAX");
         match self.find(identity) {
             Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, slot)),
@@ -90,6 +92,18 @@ impl SlotIndex {
                 self.len += 1;
                 None
             }
+        }
+    }
+
+    /// The slot of `identity`, or the place to map it (one probe for a
+    /// lookup followed by an insert).
+    pub fn entry(&mut self, identity: u64) -> Result<u32, VacantEntry<'_>> {
+        if self.len + 1 > self.entries.len() / 4 * 3 {
+            self.grow_for(self.len + 1);
+        }
+        match self.find(identity) {
+            Ok(at) => Ok(self.entries[at].1),
+            Err(at) => Err(VacantEntry { index: self, at, identity }),
         }
     }
 
@@ -138,6 +152,22 @@ impl SlotIndex {
     }
 }
 
+/// Where an identity that [`SlotIndex::entry`] did not find goes.
+pub struct VacantEntry<'a> {
+    index: &'a mut SlotIndex,
+    at: usize,
+    identity: u64,
+}
+
+impl VacantEntry<'_> {
+    /// Maps the identity to `slot` (below `u32::MAX`).
+    pub fn insert(self, slot: u32) {
+        assert!(slot != FREE, "slot indexes stay below u32::MAX");
+        self.index.entries[self.at] = (self.identity, slot);
+        self.index.len += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,9 +199,19 @@ mod tests {
             let identity = pool[(next() % pool.len() as u64) as usize];
             if next() % 3 == 0 {
                 assert_eq!(index.remove(identity), model.remove(&identity), "round {round}");
-            } else {
+            } else if next() % 2 == 0 {
                 let slot = round % 1000;
                 assert_eq!(index.insert(identity, slot), model.insert(identity, slot), "round {round}");
+            } else {
+                let slot = round % 1000;
+                match index.entry(identity) {
+                    Ok(held) => assert_eq!(Some(&held), model.get(&identity), "round {round}"),
+                    Err(vacant) => {
+                        assert!(!model.contains_key(&identity), "round {round}");
+                        vacant.insert(slot);
+                        model.insert(identity, slot);
+                    }
+                }
             }
             assert_eq!(index.len(), model.len());
             if round % 997 == 0 {

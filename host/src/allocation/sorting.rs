@@ -41,20 +41,51 @@ pub fn sort_by_small_key<T: Copy>(items: &mut Vec<T>, buckets: usize, key: impl 
         items.sort_by_key(|item| key(item));
         return;
     }
-    let mut next = vec![0usize; buckets + 1];
-    for item in items.iter() {
-        next[key(item) + 1] += 1;
-    }
-    for i in 1..next.len() {
-        next[i] += next[i - 1];
-    }
+    let mut next = bucket_starts(items, buckets, &key);
     let mut sorted = items.clone();
-    for item in items.iter() {
+    scatter(items, &mut sorted, &mut next, key);
+    *items = sorted;
+}
+
+/// Sorts `items` by (`major`, `minor`), two keys below their bucket counts;
+/// items equal in both keep their order. The same as sorting by `minor`,
+/// then by `major`, with [`sort_by_small_key`], with one copy of the items
+/// instead of two.
+pub fn sort_by_small_keys<T: Copy>(
+    items: &mut [T],
+    (major_buckets, major): (usize, impl Fn(&T) -> usize),
+    (minor_buckets, minor): (usize, impl Fn(&T) -> usize),
+) {
+    if items.len() < SMALL {
+        items.sort_by_key(|item| (major(item), minor(item)));
+        return;
+    }
+    let mut next_major = bucket_starts(items, major_buckets, &major);
+    let mut next_minor = bucket_starts(items, minor_buckets, &minor);
+    let mut by_minor = items.to_vec();
+    scatter(items, &mut by_minor, &mut next_minor, minor);
+    scatter(&by_minor, items, &mut next_major, major);
+}
+
+/// Where each key's items start in sorted order (one entry more than buckets).
+fn bucket_starts<T>(items: &[T], buckets: usize, key: impl Fn(&T) -> usize) -> Vec<usize> {
+    let mut starts = vec![0usize; buckets + 1];
+    for item in items {
+        starts[key(item) + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    starts
+}
+
+/// Puts each of `from` at the next place of its key in `to`, in order.
+fn scatter<T: Copy>(from: &[T], to: &mut [T], next: &mut [usize], key: impl Fn(&T) -> usize) {
+    for item in from {
         let at = &mut next[key(item)];
-        sorted[*at] = *item;
+        to[*at] = *item;
         *at += 1;
     }
-    *items = sorted;
 }
 
 #[cfg(test)]
@@ -93,9 +124,21 @@ mod tests {
             .collect();
         let mut expected = items.clone();
         expected.sort_by_key(|&(major, minor, _)| (major, minor));
-        let mut sorted = items;
+        let mut sorted = items.clone();
         sort_by_small_key(&mut sorted, 101, |item| item.1);
         sort_by_small_key(&mut sorted, 13, |item| item.0);
         assert_eq!(sorted, expected);
+        // Both keys at once, above and below the comparison-sort cutoff.
+        for n in [items.len(), 300] {
+            let mut expected = items[..n].to_vec();
+            expected.sort_by_key(|&(major, minor, _)| (major, minor));
+            let mut both = items[..n].to_vec();
+            sort_by_small_keys(
+                &mut both,
+                (13, |item: &(usize, usize, u32)| item.0),
+                (101, |item: &(usize, usize, u32)| item.1),
+            );
+            assert_eq!(both, expected, "{n} items");
+        }
     }
 }
