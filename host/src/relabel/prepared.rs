@@ -218,7 +218,7 @@ impl PreparedRules {
     /// the rules had made of it so far.
     pub fn run<'a>(&'a self, slots: &mut SlotValues<'a>) -> bool {
         debug_assert_eq!(slots.values.len(), self.names.len());
-        self.steps.iter().enumerate().all(|(index, step)| self.apply(index, step, slots))
+        (0..self.steps.len()).all(|index| self.step(index, slots))
     }
 
     /// Splits the rules for targets that share every slot but those marked
@@ -261,16 +261,25 @@ impl PreparedRules {
     /// see [`run`](Self::run) and [`schedule`](Self::schedule).
     pub fn run_steps<'a>(&'a self, steps: &[usize], slots: &mut SlotValues<'a>) -> bool {
         debug_assert_eq!(slots.values.len(), self.names.len());
-        steps.iter().all(|&index| self.apply(index, &self.steps[index], slots))
+        steps.iter().all(|&index| self.step(index, slots))
     }
 
-    #[inline]
-    fn apply<'a>(&'a self, index: usize, step: &Step, slots: &mut SlotValues<'a>) -> bool {
+    /// Runs step `index`: a copy (most per-target steps) in place, any
+    /// other through [`apply`](Self::apply).
+    #[inline(always)]
+    fn step<'a>(&'a self, index: usize, slots: &mut SlotValues<'a>) -> bool {
+        let step = &self.steps[index];
         if let Op::Copy { to } = step.op {
             let copied = slots.values[step.sources[0] as usize].clone();
             slots.values[to as usize] = copied;
             return true;
         }
+        self.apply(index, step, slots)
+    }
+
+    /// One step other than a copy (which [`step`](Self::step) makes).
+    #[inline(never)]
+    fn apply<'a>(&'a self, index: usize, step: &Step, slots: &mut SlotValues<'a>) -> bool {
         let rule = &self.rules[step.rule];
         let (written, to): (Cow<'a, str>, Slot) = {
             let value: &str = match step.sources.as_slice() {
@@ -321,7 +330,7 @@ impl PreparedRules {
                 Op::Uppercase { to } => (Cow::Owned(go_uppercase(value)), to),
                 Op::HashMod { to } => (self.hash_mod(rule.modulus, value), to),
                 Op::Delete { slot } => (Cow::Borrowed(""), slot),
-                Op::Copy { .. } => unreachable!("handled above"),
+                Op::Copy { .. } => unreachable!("copies are made by `step`"),
             }
         };
         slots.values[to as usize] = written;
