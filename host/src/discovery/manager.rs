@@ -119,7 +119,7 @@ impl JobWork<'_> {
         let next = AtomicUsize::new(0);
         let take_jobs = || {
             while let Some(job) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
-                job.lock().expect("a job is run once").run();
+                job.lock().expect("discovery processing does not panic").run();
             }
         };
         std::thread::scope(|scope| {

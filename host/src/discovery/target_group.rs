@@ -856,6 +856,64 @@ mod tests {
     }
 
     #[test]
+    fn groups_processed_in_turn_equal_groups_processed_alone() {
+        let scrape = job(serde_json::json!({"job_name": "j", "relabel_configs": [
+            {"action": "keep", "source_labels": ["__meta_role"], "regex": "web"},
+            {"source_labels": ["__meta_ns"], "target_label": "namespace"}
+        ]}));
+        let plain = job(serde_json::json!({"job_name": "j"}));
+        let groups = [
+            group(
+                &["a:1"],
+                &[("__meta_role", "web"), ("__meta_ns", "n1"), ("__meta_slice", "s1"), ("zone", "z1")],
+            ),
+            // Differs only in a label nothing reads.
+            group(
+                &["b:1"],
+                &[("__meta_role", "web"), ("__meta_ns", "n1"), ("__meta_slice", "s2"), ("zone", "z1")],
+            ),
+            // A label the rules read: dropped.
+            group(
+                &["c:1"],
+                &[("__meta_role", "db"), ("__meta_ns", "n1"), ("__meta_slice", "s3"), ("zone", "z1")],
+            ),
+            group(
+                &["d:1"],
+                &[("__meta_role", "web"), ("__meta_ns", "n1"), ("__meta_slice", "s4"), ("zone", "z1")],
+            ),
+            // A label a rule copies into identity, then one identity reads as discovered.
+            group(
+                &["d:1"],
+                &[("__meta_role", "web"), ("__meta_ns", "n2"), ("__meta_slice", "s5"), ("zone", "z1")],
+            ),
+            group(
+                &["d:1"],
+                &[("__meta_role", "web"), ("__meta_ns", "n2"), ("__meta_slice", "s6"), ("zone", "z2")],
+            ),
+        ];
+        // With the rules, namespace (copied from `__meta_ns`) and zone each
+        // change d:1's identity; without, only zone (meta labels never count).
+        let cases = [
+            (scrape, vec!["a:1", "b:1", "d:1", "d:1", "d:1"], 3),
+            (plain, vec!["a:1", "b:1", "c:1", "d:1", "d:1", "d:1"], 2),
+        ];
+        for (scrape, kept, distinct_last) in cases {
+            let processor = JobProcessor::new(&scrape, true);
+            let together = processor.targets(&groups);
+            assert_eq!(together.iter().map(|t| t.address()).collect::<Vec<_>>(), kept);
+            // Each group in a processing session of its own (only the job's
+            // caches carried over) gives the same targets.
+            let alone: Vec<Target> =
+                groups.iter().flat_map(|g| processor.targets(std::slice::from_ref(g))).collect();
+            let identities = |targets: &[Target]| targets.iter().map(|t| t.identity).collect::<Vec<_>>();
+            assert_eq!(identities(&together), identities(&alone));
+            let last: std::collections::HashSet<u64> =
+                together[together.len() - 3..].iter().map(|t| t.identity).collect();
+            assert_eq!(last.len(), distinct_last);
+        }
+    }
+
+    #[test]
     fn identity_follows_the_relabeled_labels_and_the_job() {
         let rewrite = job(serde_json::json!({"job_name": "j", "relabel_configs": [
             {"source_labels": ["__address__"], "regex": "10\\.0\\.0\\.[0-9]+:9100", "target_label": "__address__", "replacement": "exporter:9100"},
