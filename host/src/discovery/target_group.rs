@@ -862,34 +862,22 @@ mod tests {
             {"source_labels": ["__meta_ns"], "target_label": "namespace"}
         ]}));
         let plain = job(serde_json::json!({"job_name": "j"}));
+        let labeled = |address: &str, role: &str, ns: &str, slice: &str, zone: &str| {
+            group(
+                &[address],
+                &[("__meta_role", role), ("__meta_ns", ns), ("__meta_slice", slice), ("zone", zone)],
+            )
+        };
         let groups = [
-            group(
-                &["a:1"],
-                &[("__meta_role", "web"), ("__meta_ns", "n1"), ("__meta_slice", "s1"), ("zone", "z1")],
-            ),
+            labeled("a:1", "web", "n1", "s1", "z1"),
             // Differs only in a label nothing reads.
-            group(
-                &["b:1"],
-                &[("__meta_role", "web"), ("__meta_ns", "n1"), ("__meta_slice", "s2"), ("zone", "z1")],
-            ),
+            labeled("b:1", "web", "n1", "s2", "z1"),
             // A label the rules read: dropped.
-            group(
-                &["c:1"],
-                &[("__meta_role", "db"), ("__meta_ns", "n1"), ("__meta_slice", "s3"), ("zone", "z1")],
-            ),
-            group(
-                &["d:1"],
-                &[("__meta_role", "web"), ("__meta_ns", "n1"), ("__meta_slice", "s4"), ("zone", "z1")],
-            ),
+            labeled("c:1", "db", "n1", "s3", "z1"),
+            labeled("d:1", "web", "n1", "s4", "z1"),
             // A label a rule copies into identity, then one identity reads as discovered.
-            group(
-                &["d:1"],
-                &[("__meta_role", "web"), ("__meta_ns", "n2"), ("__meta_slice", "s5"), ("zone", "z1")],
-            ),
-            group(
-                &["d:1"],
-                &[("__meta_role", "web"), ("__meta_ns", "n2"), ("__meta_slice", "s6"), ("zone", "z2")],
-            ),
+            labeled("d:1", "web", "n2", "s5", "z1"),
+            labeled("d:1", "web", "n2", "s6", "z2"),
         ];
         // With the rules, namespace (copied from `__meta_ns`) and zone each
         // change d:1's identity; without, only zone (meta labels never count).
