@@ -372,12 +372,11 @@ impl<'a> GroupProcessing<'a> {
                 }
             };
             let (mut shared, mut identity) = self.spare.pop().unwrap_or_default();
-            let decisions = &mut self.scratch.slots.decisions;
             let mut dropped = false;
             // Needed unless the targets are dropped or go to the general engine.
             match &processor.prepared {
                 Some(prepared) => {
-                    dropped = !planner.shared(prepared, &plan, &mut shared, decisions);
+                    dropped = !planner.shared(prepared, &plan, &mut self.scratch.slots, &mut shared);
                     if !dropped {
                         planner.identity_parts(&plan, own, &shared, &mut identity);
                     }
@@ -589,19 +588,20 @@ impl<'a> Planner<'a> {
         parts.shared.append(self.processor.job.as_bytes());
     }
 
-    /// Fills `values` with the slots every target of `plan` shares, after
+    /// Fills `shared` with the slots every target of `plan` shares, after
     /// the steps that read only those; `false` when one of them drops the
-    /// targets.
+    /// targets. The steps run on `slots` (the per-target working memory,
+    /// with the job's decisions), `shared` lent to it as its values.
     fn shared(
         &self,
         prepared: &'a PreparedJob,
         plan: &LayoutPlan,
-        values: &mut Vec<Cow<'a, str>>,
-        decisions: &mut Decisions,
+        slots: &mut SlotValues<'a>,
+        shared: &mut Vec<Cow<'a, str>>,
     ) -> bool {
         let group = &self.group.labels;
-        values.clear();
-        values.extend(plan.lookups.iter().zip(&prepared.seeds).map(|(at, seed)| {
+        shared.clear();
+        shared.extend(plan.lookups.iter().zip(&prepared.seeds).map(|(at, seed)| {
             let seed = || seed.as_deref().unwrap_or("");
             Cow::Borrowed(match *at {
                 ValueAt::Group(at) if !group.value_at(at).is_empty() => group.value_at(at),
@@ -611,14 +611,11 @@ impl<'a> Planner<'a> {
             })
         }));
         if let Some(slot) = prepared.disable_sharding {
-            values[slot] = Cow::Borrowed("true");
+            shared[slot] = Cow::Borrowed("true");
         }
-        let mut slots = SlotValues::default();
-        std::mem::swap(&mut slots.values, values);
-        std::mem::swap(&mut slots.decisions, decisions);
-        let kept = prepared.rules.run_steps(&plan.schedule.shared, &mut slots);
-        std::mem::swap(&mut slots.decisions, decisions);
-        std::mem::swap(&mut slots.values, values);
+        std::mem::swap(&mut slots.values, shared);
+        let kept = prepared.rules.run_steps(&plan.schedule.shared, slots);
+        std::mem::swap(&mut slots.values, shared);
         kept
     }
 
