@@ -72,7 +72,11 @@ struct JobState {
     sources: BTreeMap<String, Vec<ProcessedGroup>>,
     /// identity → how many kept targets have it (equal identities collapse
     /// into one allocator target, which lives while any of them does).
-    holders: IdMap<u32>,
+    /// Counted from the first update that releases targets on: until then
+    /// nothing reads it, and most jobs of a start-up never change. Counting
+    /// every start-up target would fill a table per job in an order
+    /// unrelated to memory, a cache miss per target.
+    holders: Option<IdMap<u32>>,
     discovered: usize,
 }
 
@@ -130,6 +134,13 @@ impl JobWork<'_> {
             }
         });
         work.into_iter().map(|job| job.into_inner().expect("discovery processing does not panic")).collect()
+    }
+}
+
+/// Counts the kept targets of one group in `holders`.
+fn count_holders(holders: &mut IdMap<u32>, kept: &[(u32, u64)]) {
+    for &(_, identity) in kept {
+        *holders.entry(identity).or_default() += 1;
     }
 }
 
@@ -228,10 +239,6 @@ impl JobState {
             self.sources.insert(update.source.source, previous);
             return None;
         }
-        if self.holders.is_empty() {
-            // A job's first report: size the table once instead of by doubling.
-            self.holders.reserve(update.groups.iter().map(|g| g.targets.len()).sum());
-        }
         let mut delta = JobDelta {
             job: update.source.job.clone(),
             // At most every target of the update: grown once, not by doubling.
@@ -254,13 +261,11 @@ impl JobState {
             let first = delta.upserted.len();
             processing.process(group, &mut delta.upserted);
             let targets = &delta.upserted[first..];
-            let kept = targets
-                .iter()
-                .map(|target| {
-                    *self.holders.entry(target.identity).or_default() += 1;
-                    (target.index() as u32, target.identity)
-                })
-                .collect();
+            let kept: Vec<_> =
+                targets.iter().map(|target| (target.index() as u32, target.identity)).collect();
+            if let Some(holders) = &mut self.holders {
+                count_holders(holders, &kept);
+            }
             let version = targets.first().map_or(0, Target::version);
             self.discovered += group.targets.len();
             processed.push(ProcessedGroup { group: group.clone(), kept, version });
@@ -270,6 +275,18 @@ impl JobState {
             self.discovered -= gone.group.targets.len();
             released.extend(gone.kept.iter().map(|&(_, identity)| identity));
         }
+        if self.holders.is_none() && !released.is_empty() {
+            // Counted as if from the start: the released targets included,
+            // as the loop below takes them away.
+            let mut holders = IdMap::default();
+            for group in self.sources.values().flatten().chain(&processed) {
+                count_holders(&mut holders, &group.kept);
+            }
+            for &id in &released {
+                *holders.entry(id).or_default() += 1;
+            }
+            self.holders = Some(holders);
+        }
         self.sources.insert(update.source.source, processed);
         let upserted: IdSet = if released.is_empty() {
             IdSet::default()
@@ -277,10 +294,11 @@ impl JobState {
             delta.upserted.iter().map(|t| t.identity).collect()
         };
         for id in released {
-            let count = self.holders.get_mut(&id).expect("held targets are counted");
+            let holders = self.holders.as_mut().expect("counted once targets are released");
+            let count = holders.get_mut(&id).expect("held targets are counted");
             *count -= 1;
             if *count == 0 {
-                self.holders.remove(&id);
+                holders.remove(&id);
                 delta.removed.push(id);
             } else if !upserted.contains(&id) {
                 // Another group still has this identity: serve its labels.
@@ -414,5 +432,32 @@ mod tests {
         let fourth = jobs.apply(update("t", &[]), &processor).unwrap();
         assert_eq!(fourth.removed, [id]);
         assert!(jobs.targets("j").is_empty());
+        // Holders counted since the job began, whichever update first releases one.
+        jobs.apply(update("u", &[group(&["a:1"], "x")]), &processor).unwrap();
+        jobs.apply(update("v", &[group(&["a:1"], "x")]), &processor).unwrap();
+        jobs.apply(update("w", &[group(&["a:1"], "x")]), &processor).unwrap();
+        assert!(jobs.apply(update("u", &[]), &processor).unwrap().removed.is_empty());
+        assert!(jobs.apply(update("v", &[]), &processor).unwrap().removed.is_empty());
+        assert_eq!(jobs.apply(update("w", &[]), &processor).unwrap().removed, [id]);
+    }
+
+    #[test]
+    fn a_changed_group_keeping_an_identity_does_not_remove_it() {
+        let processor = JobProcessor::unfiltered("j");
+        let mut jobs = JobTargets::default();
+        let first = jobs.apply(update("s", &[group(&["a:1"], "x")]), &processor).unwrap();
+        let id = first.upserted[0].identity;
+        // The group changes (a second target), so its old self is released;
+        // the new one holds the same identity.
+        let second = jobs.apply(update("s", &[group(&["a:1", "b:1"], "x")]), &processor).unwrap();
+        assert!(second.removed.is_empty(), "{:?}", second.removed);
+        assert_eq!(second.upserted.len(), 2);
+        let third = jobs.apply(update("s", &[]), &processor).unwrap();
+        let mut removed = third.removed;
+        removed.sort_unstable();
+        let mut held: Vec<u64> = second.upserted.iter().map(|t| t.identity).collect();
+        held.sort_unstable();
+        assert_eq!(removed, held);
+        assert!(held.contains(&id));
     }
 }

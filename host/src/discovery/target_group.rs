@@ -176,7 +176,7 @@ impl JobProcessor {
             // Borrowed while processing; a cache, so a concurrent user only misses it.
             scratch.slots.decisions = std::mem::take(&mut *lock(&prepared.decisions));
         }
-        GroupProcessing { processor: self, scratch, plans: Vec::new(), spare: Vec::new(), last_plan: None }
+        GroupProcessing { processor: self, scratch, plans: Vec::new(), spare: Vec::new(), known: Vec::new() }
     }
 
     /// The identity of a target from its labels after the rules (`slots`,
@@ -291,9 +291,13 @@ pub struct GroupProcessing<'a> {
     plans: Vec<GroupPlan<'a>>,
     /// Buffers of earlier groups' plans, for the next ones.
     spare: Vec<(Vec<Cow<'a, str>>, IdentityParts)>,
-    /// The plan last looked up: a job's groups nearly all share one, which
-    /// is then found without locking the job's cache.
-    last_plan: Option<(PlanKey, Arc<LayoutPlan>)>,
+    /// The plans this run has looked up, most recent last: a job's groups
+    /// nearly all share one, which is then found without locking the
+    /// cache. Group plans refer to these by position rather than holding
+    /// the `Arc`: jobs of one shape share their plans, and a reference
+    /// count updated per group from two threads would bounce its cache line
+    /// (which also holds the plan's first fields) between the cores.
+    known: Vec<(PlanKey, Arc<LayoutPlan>)>,
 }
 
 impl<'a> GroupProcessing<'a> {
@@ -326,6 +330,7 @@ impl<'a> GroupProcessing<'a> {
                 at = plans.iter().position(|p| p.layout == layout).expect("every layout is planned");
             }
             let GroupPlan { plan, shared, dropped, identity, .. } = &plans[at];
+            let plan = &*self.known[*plan].1;
             let identity = match &processor.prepared {
                 // A shared step dropped every target of this layout.
                 Some(_) if *dropped => None,
@@ -356,6 +361,11 @@ impl<'a> GroupProcessing<'a> {
         for old in self.plans.drain(..) {
             self.spare.push((old.shared, old.identity));
         }
+        if self.known.len() >= MAX_KNOWN_PLANS {
+            // No group plan refers to them any more; a job of many layouts
+            // keeps its lookups short.
+            self.known.clear();
+        }
         let planner = Planner { processor, group };
         for own in &group.targets {
             let layout = Arc::as_ptr(own.layout());
@@ -363,28 +373,28 @@ impl<'a> GroupProcessing<'a> {
                 continue;
             }
             let key = (Arc::as_ptr(group.labels.layout()) as usize, layout as usize);
-            let plan = match &self.last_plan {
-                Some((last, plan)) if *last == key => plan.clone(),
-                _ => {
-                    let plan = planner.cached_plan(own.layout());
-                    self.last_plan = Some((key, plan.clone()));
-                    plan
+            let known = match self.known.iter().rposition(|(known, _)| *known == key) {
+                Some(known) => known,
+                None => {
+                    self.known.push((key, planner.cached_plan(own.layout())));
+                    self.known.len() - 1
                 }
             };
+            let plan = &*self.known[known].1;
             let (mut shared, mut identity) = self.spare.pop().unwrap_or_default();
             let mut dropped = false;
             // Needed unless the targets are dropped or go to the general engine.
             match &processor.prepared {
                 Some(prepared) => {
-                    dropped = !planner.shared(prepared, &plan, &mut self.scratch.slots, &mut shared);
+                    dropped = !planner.shared(prepared, plan, &mut self.scratch.slots, &mut shared);
                     if !dropped {
-                        planner.identity_parts(&plan, own, &shared, &mut identity);
+                        planner.identity_parts(plan, own, &shared, &mut identity);
                     }
                 }
-                None if processor.rules.is_empty() => planner.identity_parts(&plan, own, &[], &mut identity),
+                None if processor.rules.is_empty() => planner.identity_parts(plan, own, &[], &mut identity),
                 None => {}
             }
-            self.plans.push(GroupPlan { layout, plan, shared, dropped, identity });
+            self.plans.push(GroupPlan { layout, plan: known, shared, dropped, identity });
         }
     }
 }
@@ -522,11 +532,15 @@ struct CachedPlan {
 /// layout of their groups (for Kubernetes, about one per service).
 const MAX_PLANS: usize = 16384;
 
+/// Plans a [`GroupProcessing`] keeps at hand (it searches them in turn).
+const MAX_KNOWN_PLANS: usize = 16;
+
 /// The plans of one group's targets: one per layout among them (nearly
 /// always one), with what prepared rules make of the labels they share.
 struct GroupPlan<'a> {
     layout: *const Layout,
-    plan: Arc<LayoutPlan>,
+    /// Its position in [`GroupProcessing::known`].
+    plan: usize,
     /// Prepared rules: the slots after the shared steps.
     shared: Vec<Cow<'a, str>>,
     /// Prepared rules: a shared step drops every target of this layout.
