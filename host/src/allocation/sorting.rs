@@ -39,23 +39,9 @@ pub fn sort_by_u64_key<T: Copy>(items: &mut [T], key: impl Fn(&T) -> u64) {
     }
 }
 
-/// Sorts `items` by a key below `buckets` (counting sort). Equal keys keep
-/// their order, so sorting by a minor key, then by a major one, orders by both.
-pub fn sort_by_small_key<T: Copy>(items: &mut Vec<T>, buckets: usize, key: impl Fn(&T) -> usize) {
-    if items.len() < SMALL {
-        items.sort_by_key(|item| key(item));
-        return;
-    }
-    let mut next = bucket_starts(items, buckets, &key);
-    let mut sorted = items.clone();
-    scatter(items, &mut sorted, &mut next, key);
-    *items = sorted;
-}
-
 /// Sorts `items` by (`major`, `minor`), two keys below their bucket counts;
-/// items equal in both keep their order. The same as sorting by `minor`,
-/// then by `major`, with [`sort_by_small_key`], with one copy of the items
-/// instead of two.
+/// items equal in both keep their order (two stable counting sorts, the
+/// minor key first, with one copy of the items).
 pub fn sort_by_small_keys<T: Copy>(
     items: &mut [T],
     (major_buckets, major): (usize, impl Fn(&T) -> usize),
@@ -128,13 +114,7 @@ mod tests {
             .into_iter()
             .map(|(x, i)| ((x % 13) as usize, ((x >> 20) % 101) as usize, i))
             .collect();
-        let mut expected = items.clone();
-        expected.sort_by_key(|&(major, minor, _)| (major, minor));
-        let mut sorted = items.clone();
-        sort_by_small_key(&mut sorted, 101, |item| item.1);
-        sort_by_small_key(&mut sorted, 13, |item| item.0);
-        assert_eq!(sorted, expected);
-        // Both keys at once, above and below the comparison-sort cutoff.
+        // Above and below the comparison-sort cutoff.
         for n in [items.len(), 300] {
             let mut expected = items[..n].to_vec();
             expected.sort_by_key(|&(major, minor, _)| (major, minor));

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use std::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
@@ -81,11 +81,29 @@ struct JobState {
 }
 
 /// Windows with fewer groups than this are processed on one thread:
-/// starting threads would cost more than it saves.
+/// handing work to other threads would cost more than it saves.
 const PARALLEL_GROUPS: usize = 256;
 
 /// Threads a window is processed on, at most.
 const MAX_THREADS: usize = 8;
+
+/// The threads that process large windows alongside the calling one:
+/// started once and kept, so a window neither pays for starting threads
+/// nor runs on threads whose allocator heaps are empty (every fresh heap
+/// takes its memory from the OS again, page fault by page fault). `None`
+/// when no thread could be started: windows then run on the caller alone.
+fn processing_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+        let built = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.saturating_sub(1).max(1))
+            .thread_name(|i| format!("ta-processing-{i}"))
+            .build();
+        built.inspect_err(|e| tracing::warn!(error = %e, "processing discovery on one thread")).ok()
+    });
+    pool.as_ref()
+}
 
 /// One job's share of a window: its state, taken out of the map while the
 /// updates are applied, and their results by position in the window.
@@ -109,15 +127,17 @@ impl JobWork<'_> {
         self.updates.iter().map(|(_, u)| u.groups.len()).sum::<usize>() + 1
     }
 
-    /// Runs every job's updates on `threads` threads (the calling one among
-    /// them). Each thread takes the next job not yet taken, heaviest first,
-    /// so a thread that is slowed down (a busy or stolen vCPU) takes fewer
-    /// jobs instead of holding the others up at the end.
-    fn run_on(mut work: Vec<JobWork<'_>>, threads: usize) -> Vec<JobWork<'_>> {
-        if threads <= 1 {
+    /// Runs every job's updates on the calling thread and, given a pool,
+    /// on its threads as well. Each thread takes the next job not yet
+    /// taken, heaviest first, so a thread that is slowed down (a busy or
+    /// stolen vCPU) takes fewer jobs instead of holding the others up at
+    /// the end.
+    fn run_on<'p>(mut work: Vec<JobWork<'p>>, pool: Option<&rayon::ThreadPool>) -> Vec<JobWork<'p>> {
+        let Some(pool) = pool.filter(|_| work.len() > 1) else {
             work.iter_mut().for_each(JobWork::run);
             return work;
-        }
+        };
+        let helpers = pool.current_num_threads().min(work.len() - 1);
         work.sort_by_key(|w| std::cmp::Reverse(w.weight()));
         let work: Vec<Mutex<JobWork>> = work.into_iter().map(Mutex::new).collect();
         let next = AtomicUsize::new(0);
@@ -126,12 +146,12 @@ impl JobWork<'_> {
                 job.lock().expect("discovery processing does not panic").run();
             }
         };
-        std::thread::scope(|scope| {
-            let others: Vec<_> = (1..threads).map(|_| scope.spawn(take_jobs)).collect();
-            take_jobs();
-            for other in others {
-                other.join().expect("discovery processing does not panic");
+        // A panic in another thread resumes here once every thread is done.
+        pool.in_place_scope(|scope| {
+            for _ in 0..helpers {
+                scope.spawn(|_| take_jobs());
             }
+            take_jobs();
         });
         work.into_iter().map(|job| job.into_inner().expect("discovery processing does not panic")).collect()
     }
@@ -196,12 +216,8 @@ impl JobTargets {
             work[at].updates.push((position, update));
         }
         let groups: usize = work.iter().flat_map(|w| &w.updates).map(|(_, u)| u.groups.len()).sum();
-        let threads = if groups < PARALLEL_GROUPS {
-            1
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS).min(work.len())
-        };
-        let work = JobWork::run_on(work, threads);
+        let pool = if groups < PARALLEL_GROUPS { None } else { processing_pool() };
+        let work = JobWork::run_on(work, pool);
         let mut results: Vec<Option<(Arc<str>, Option<JobDelta>)>> = (0..count).map(|_| None).collect();
         for work in work {
             for (position, delta) in work.results {
