@@ -531,6 +531,24 @@ impl Collector {
 mod tests {
     use super::*;
 
+    #[test]
+    fn identity_input_holds_its_pieces_in_order_whatever_their_lengths() {
+        let text: Vec<u8> = (0..600u32).map(|i| (i * 37 % 251) as u8).collect();
+        let mut input = IdentityInput::default();
+        let mut expected = Vec::new();
+        // Every short length, then runs that outgrow the first buffer.
+        for (round, n) in (0..=70).chain([300, 0, 5, 590]).enumerate() {
+            let piece = &text[round % 7..][..n];
+            input.append(piece);
+            expected.extend_from_slice(piece);
+            assert_eq!(input.bytes(), expected, "after a piece of {n} bytes");
+        }
+        assert_eq!(input.hash(), xxhash64(&expected));
+        input.clear();
+        input.label("a", "b");
+        assert_eq!(input.bytes(), b"a\xffb\xff");
+    }
+
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         Labels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
     }

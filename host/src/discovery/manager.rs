@@ -91,13 +91,17 @@ const MAX_THREADS: usize = 8;
 /// started once and kept, so a window neither pays for starting threads
 /// nor runs on threads whose allocator heaps are empty (every fresh heap
 /// takes its memory from the OS again, page fault by page fault). `None`
-/// when no thread could be started: windows then run on the caller alone.
+/// on a single CPU, or when no thread could be started: windows then run
+/// on the caller alone.
 fn processing_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     let pool = POOL.get_or_init(|| {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+        if threads < 2 {
+            return None;
+        }
         let built = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.saturating_sub(1).max(1))
+            .num_threads(threads - 1)
             .thread_name(|i| format!("ta-processing-{i}"))
             .build();
         built.inspect_err(|e| tracing::warn!(error = %e, "processing discovery on one thread")).ok()
