@@ -9,30 +9,36 @@
 
 use crate::prefetch::prefetch_lines;
 
-/// Values by position. The block holds `count + 1` bounds (`u32`, native
-/// byte order), then every value's bytes, concatenated: value `i` is
+/// Values by position. The block holds `count + 1` bounds (native byte
+/// order), then every value's bytes, concatenated: value `i` is
 /// `block[bound(i)..bound(i + 1)]`, and `bound(0)`, where the text starts,
-/// also gives the count.
+/// also gives the count. Bounds take two bytes each when the whole block
+/// fits in 64 KiB (any real label set), else four: the block's length says
+/// which. Two-byte bounds keep a Kubernetes target's block a cache line
+/// shorter, and processing reads one such block per target.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PackedValues {
     block: Box<[u8]>,
 }
 
-const BOUND: usize = std::mem::size_of::<u32>();
+const NARROW: usize = std::mem::size_of::<u16>();
+const WIDE: usize = std::mem::size_of::<u32>();
 
 /// Lines [`PackedValues::prefetch`] loads at most: a Kubernetes target's values.
 const PREFETCHED_LINES: usize = 16;
 
 impl PackedValues {
     pub fn new<'a>(values: impl ExactSizeIterator<Item = &'a str> + Clone) -> PackedValues {
-        let text_start = (values.len() + 1) * BOUND;
         let text: usize = values.clone().map(str::len).sum();
+        let narrow_start = (values.len() + 1) * NARROW;
+        let width = if narrow_start + text <= usize::from(u16::MAX) { NARROW } else { WIDE };
+        let text_start = (values.len() + 1) * width;
         let mut block = Vec::with_capacity(text_start + text);
         let mut bound = text_start;
-        block.extend_from_slice(&encode(bound));
+        encode(&mut block, width, bound);
         for value in values.clone() {
             bound += value.len();
-            block.extend_from_slice(&encode(bound));
+            encode(&mut block, width, bound);
         }
         for value in values {
             block.extend_from_slice(value.as_bytes());
@@ -41,16 +47,26 @@ impl PackedValues {
     }
 
     pub fn len(&self) -> usize {
-        self.bound(0) / BOUND - 1
+        self.bound(0) / self.width() - 1
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Bytes per bound (see the type's docs).
+    fn width(&self) -> usize {
+        if self.block.len() <= usize::from(u16::MAX) { NARROW } else { WIDE }
+    }
+
     fn bound(&self, index: usize) -> usize {
-        let at = index * BOUND;
-        u32::from_ne_bytes(self.block[at..at + BOUND].try_into().expect("a bound is four bytes")) as usize
+        if self.width() == NARROW {
+            let at = index * NARROW;
+            usize::from(u16::from_ne_bytes(self.block[at..at + NARROW].try_into().expect("two bytes")))
+        } else {
+            let at = index * WIDE;
+            u32::from_ne_bytes(self.block[at..at + WIDE].try_into().expect("four bytes")) as usize
+        }
     }
 
     /// The value at `index`; panics unless `index < len()`.
@@ -103,8 +119,14 @@ impl Default for PackedValues {
     }
 }
 
-fn encode(bound: usize) -> [u8; BOUND] {
-    u32::try_from(bound).expect("a label set's values fit in 4 GiB").to_ne_bytes()
+fn encode(block: &mut Vec<u8>, width: usize, bound: usize) {
+    if width == NARROW {
+        let bound = u16::try_from(bound).expect("narrow bounds are chosen when they fit");
+        block.extend_from_slice(&bound.to_ne_bytes());
+    } else {
+        let bound = u32::try_from(bound).expect("a label set's values fit in 4 GiB");
+        block.extend_from_slice(&bound.to_ne_bytes());
+    }
 }
 
 impl std::fmt::Debug for PackedValues {
@@ -126,6 +148,15 @@ mod tests {
             let back: Vec<&str> = packed.range(0..packed.len()).collect();
             assert_eq!(back, values);
             assert_eq!(packed, PackedValues::new(values.iter().copied()));
+        }
+        // Both widths of bounds, on either side of 64 KiB.
+        // Three two-byte bounds and "a": 65,528 more bytes fill 64 KiB exactly.
+        for (long, width) in [(65_000, NARROW), (65_528, NARROW), (65_529, WIDE), (70_000, WIDE)] {
+            let long = "v".repeat(long);
+            let values = ["a", long.as_str()];
+            let packed = PackedValues::new(values.iter().copied());
+            assert_eq!(packed.width(), width, "{} bytes", long.len());
+            assert_eq!(packed.range(0..packed.len()).collect::<Vec<_>>(), values, "{} bytes", long.len());
         }
         let packed = PackedValues::new(["x", "yz"].into_iter());
         assert_eq!(packed.get(1), "yz");
