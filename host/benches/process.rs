@@ -11,7 +11,7 @@
 //! instead reports the peak and retained resident memory of one full pass
 //! above the memory holding the discovered groups (`PROCESS_VARIANT=unfiltered`
 //! for the rule-less jobs; the default is the relabel variant), and
-//! `PROCESS_PASSES=80` the fastest and median times of 80 passes, split into
+//! `PROCESS_PASSES=40` the fastest and median times of 40 passes, split into
 //! processing and allocation (`PROCESS_TARGETS` sets the size).
 
 use std::sync::Arc;
