@@ -913,6 +913,38 @@ mod tests {
     }
 
     #[test]
+    fn groups_in_turn_that_differ_in_a_copied_label_get_their_own_identities() {
+        // Consecutive groups of one layout, which differ only in a label a
+        // rule copies into identity (no label read straight from the group).
+        let scrape = job(serde_json::json!({"job_name": "j", "relabel_configs": [
+            {"action": "keep", "source_labels": ["__meta_role"], "regex": "web"},
+            {"source_labels": ["__meta_ns"], "target_label": "namespace"}
+        ]}));
+        let labeled = |role: &str, ns: &str, slice: &str| {
+            group(&["d:1", "e:1"], &[("__meta_role", role), ("__meta_ns", ns), ("__meta_slice", slice)])
+        };
+        let groups = [
+            labeled("web", "n1", "s1"),
+            labeled("web", "n1", "s2"),
+            // The copied namespace changes: so does identity.
+            labeled("web", "n2", "s3"),
+            labeled("db", "n2", "s4"),
+            labeled("web", "n1", "s5"),
+        ];
+        let processor = JobProcessor::new(&scrape, true);
+        let together = processor.targets(&groups);
+        let alone: Vec<Target> =
+            groups.iter().flat_map(|g| processor.targets(std::slice::from_ref(g))).collect();
+        let identities = |targets: &[Target]| targets.iter().map(|t| t.identity).collect::<Vec<_>>();
+        assert_eq!(identities(&together), identities(&alone));
+        let ids = identities(&together);
+        assert_eq!(ids.len(), 8);
+        assert_eq!(ids[..2], ids[2..4], "equal labels, equal identities");
+        assert_ne!(ids[2..4], ids[4..6], "another namespace");
+        assert_eq!(ids[..2], ids[6..], "back to the first namespace");
+    }
+
+    #[test]
     fn identity_follows_the_relabeled_labels_and_the_job() {
         let rewrite = job(serde_json::json!({"job_name": "j", "relabel_configs": [
             {"source_labels": ["__address__"], "regex": "10\\.0\\.0\\.[0-9]+:9100", "target_label": "__address__", "replacement": "exporter:9100"},
