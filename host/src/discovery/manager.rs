@@ -161,9 +161,9 @@ impl JobWork<'_> {
     }
 }
 
-/// Counts the kept targets of one group in `holders`.
-fn count_holders(holders: &mut IdMap<u32>, kept: &[(u32, u64)]) {
-    for &(_, identity) in kept {
+/// Counts one more holder of each of `identities`.
+fn count_holders(holders: &mut IdMap<u32>, identities: impl IntoIterator<Item = u64>) {
+    for identity in identities {
         *holders.entry(identity).or_default() += 1;
     }
 }
@@ -284,7 +284,7 @@ impl JobState {
             let kept: Vec<_> =
                 targets.iter().map(|target| (target.index() as u32, target.identity)).collect();
             if let Some(holders) = &mut self.holders {
-                count_holders(holders, &kept);
+                count_holders(holders, kept.iter().map(|&(_, identity)| identity));
             }
             let version = targets.first().map_or(0, Target::version);
             self.discovered += group.targets.len();
@@ -299,12 +299,12 @@ impl JobState {
             // Counted as if from the start: the released targets included,
             // as the loop below takes them away.
             let mut holders = IdMap::default();
-            for group in self.sources.values().flatten().chain(&processed) {
-                count_holders(&mut holders, &group.kept);
-            }
-            for &id in &released {
-                *holders.entry(id).or_default() += 1;
-            }
+            let groups = self.sources.values().flatten().chain(&processed);
+            count_holders(
+                &mut holders,
+                groups.flat_map(|group| group.kept.iter().map(|&(_, identity)| identity)),
+            );
+            count_holders(&mut holders, released.iter().copied());
             self.holders = Some(holders);
         }
         self.sources.insert(update.source.source, processed);
