@@ -70,13 +70,36 @@ impl PackedValues {
     }
 
     /// The value at `index`; panics unless `index < len()`.
+    #[inline]
     pub fn get(&self, index: usize) -> &str {
-        assert!(index < self.len(), "value {index} of {}", self.len());
-        let bytes = &self.block[self.bound(index)..self.bound(index + 1)];
-        // SAFETY: the text is `&str`s concatenated (`new`) and never changed,
-        // and bounds fall between them, so every bounded range is one of
-        // those strings whole.
-        unsafe { std::str::from_utf8_unchecked(bytes) }
+        // Processing reads several values of every target: one check that
+        // `index` names a value, then two bound reads without further checks.
+        let block = &*self.block;
+        let (start, end) = if block.len() <= usize::from(u16::MAX) {
+            let bound = |at: usize| {
+                // SAFETY: read only within the table of bounds (checked below).
+                usize::from(u16::from_ne_bytes(unsafe {
+                    *block.as_ptr().add(at * NARROW).cast::<[u8; NARROW]>()
+                }))
+            };
+            // The table's first bound exists in every block (`new`).
+            assert!(index < bound(0) / NARROW - 1, "value {index} of {}", self.len());
+            (bound(index), bound(index + 1))
+        } else {
+            let bound = |at: usize| {
+                // SAFETY: as above.
+                u32::from_ne_bytes(unsafe { *block.as_ptr().add(at * WIDE).cast::<[u8; WIDE]>() }) as usize
+            };
+            assert!(index < bound(0) / WIDE - 1, "value {index} of {}", self.len());
+            (bound(index), bound(index + 1))
+        };
+        // SAFETY: `index` is below the count, so both bounds lie in the
+        // table, which ends where the text starts. `new` wrote them
+        // ascending, from the table's end to the block's (never changed
+        // since), so `start..end` lies in the block; the text is `&str`s
+        // concatenated and the bounds fall between them, so the range is one
+        // of those strings whole.
+        unsafe { std::str::from_utf8_unchecked(block.get_unchecked(start..end)) }
     }
 
     /// Starts loading the block (up to a few cache lines), so that a caller
@@ -161,5 +184,17 @@ mod tests {
         let packed = PackedValues::new(["x", "yz"].into_iter());
         assert_eq!(packed.get(1), "yz");
         assert_ne!(packed, PackedValues::new(["xy", "z"].into_iter()), "bounds are part of equality");
+    }
+
+    #[test]
+    fn reading_past_the_last_value_panics_whatever_the_width() {
+        let long = "v".repeat(70_000);
+        for values in [vec![], vec!["a", "b"], vec!["a", long.as_str()]] {
+            let packed = PackedValues::new(values.iter().copied());
+            for index in [values.len(), values.len() + 1, usize::MAX / 2, usize::MAX] {
+                let read = std::panic::catch_unwind(|| packed.get(index).len());
+                assert!(read.is_err(), "value {index} of {} was read", values.len());
+            }
+        }
     }
 }

@@ -60,6 +60,12 @@ enum Op {
     },
     Keep,
     Drop,
+    /// `keep` (or `drop`, `keep: false`) of one source by a literal regex:
+    /// a string comparison, with no automaton and no cached decision.
+    Equals {
+        literal: Box<str>,
+        keep: bool,
+    },
     KeepEqual {
         target: Slot,
     },
@@ -108,7 +114,7 @@ impl Op {
             | Op::Lowercase { to }
             | Op::Uppercase { to } => Some(to),
             Op::Delete { slot } => Some(slot),
-            Op::Keep | Op::Drop | Op::KeepEqual { .. } | Op::DropEqual { .. } => None,
+            Op::Keep | Op::Drop | Op::Equals { .. } | Op::KeepEqual { .. } | Op::DropEqual { .. } => None,
         }
     }
 
@@ -161,8 +167,13 @@ impl PreparedRules {
             .enumerate()
             .map(|(index, rule)| {
                 let to = || slot(&rule.target_label);
+                let literal =
+                    || rule.regex.literal().filter(|_| rule.source_labels.len() == 1).map(Box::from);
                 let op = match rule.action {
                     Action::Replace if is_copy(rule) => Op::Copy { to: to() },
+                    Action::Keep | Action::Drop if literal().is_some() => {
+                        Op::Equals { literal: literal().expect("checked"), keep: rule.action == Action::Keep }
+                    }
                     Action::Replace => Op::Replace { to: to() },
                     Action::Keep => Op::Keep,
                     Action::Drop => Op::Drop,
@@ -264,17 +275,20 @@ impl PreparedRules {
         steps.iter().all(|&index| self.step(index, slots))
     }
 
-    /// Runs step `index`: a copy (most per-target steps) in place, any
-    /// other through [`apply`](Self::apply).
+    /// Runs step `index`: a copy or a literal comparison (most per-target
+    /// steps) in place, any other through [`apply`](Self::apply).
     #[inline(always)]
     fn step<'a>(&'a self, index: usize, slots: &mut SlotValues<'a>) -> bool {
         let step = &self.steps[index];
-        if let Op::Copy { to } = step.op {
-            let copied = slots.values[step.sources[0] as usize].clone();
-            slots.values[to as usize] = copied;
-            return true;
+        match &step.op {
+            Op::Copy { to } => {
+                let copied = slots.values[step.sources[0] as usize].clone();
+                slots.values[*to as usize] = copied;
+                true
+            }
+            Op::Equals { literal, keep } => (*slots.values[step.sources[0] as usize] == **literal) == *keep,
+            _ => self.apply(index, step, slots),
         }
-        self.apply(index, step, slots)
     }
 
     /// One step other than a copy (which [`step`](Self::step) makes).
@@ -330,7 +344,7 @@ impl PreparedRules {
                 Op::Uppercase { to } => (Cow::Owned(go_uppercase(value)), to),
                 Op::HashMod { to } => (self.hash_mod(rule.modulus, value), to),
                 Op::Delete { slot } => (Cow::Borrowed(""), slot),
-                Op::Copy { .. } => unreachable!("copies are made by `step`"),
+                Op::Copy { .. } | Op::Equals { .. } => unreachable!("made by `step`"),
             }
         };
         slots.values[to as usize] = written;
@@ -416,6 +430,34 @@ mod tests {
         assert_eq!(varying, ["__address__", "__meta_pod", "__tmp_hash", "pod"]);
         let none_vary = prepared.schedule(&vec![false; varies.len()]);
         assert_eq!(none_vary.shared, (0..rules.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn literal_keep_and_drop_compare_as_the_automaton_matches() {
+        use crate::relabel::{LabelSet, relabel_set};
+        for (action, regex) in
+            [("keep", "true"), ("drop", "true"), ("keep", ""), ("drop", ""), ("keep", "a.b")]
+        {
+            let rules = parse_rules(
+                &serde_json::json!([{"action": action, "source_labels": ["ready"], "regex": regex}]),
+                NameValidation::Utf8,
+            )
+            .unwrap();
+            let prepared = PreparedRules::new(&rules).unwrap();
+            let literal = matches!(prepared.steps[0].op, Op::Equals { .. });
+            assert_eq!(literal, regex != "a.b", "{action} {regex:?}");
+            for value in ["true", "false", "", "truer", "a.b", "axb"] {
+                let mut slots = SlotValues::default();
+                slots.values.push(Cow::Borrowed(value));
+                let mut set = LabelSet::new();
+                set.extend_sorted([("ready", value)].into_iter().filter(|(_, v)| !v.is_empty()));
+                assert_eq!(
+                    prepared.run(&mut slots),
+                    relabel_set(&mut set, &rules),
+                    "{action} {regex:?} on {value:?}"
+                );
+            }
+        }
     }
 
     #[test]
