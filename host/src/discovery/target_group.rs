@@ -176,7 +176,15 @@ impl JobProcessor {
             // Borrowed while processing; a cache, so a concurrent user only misses it.
             scratch.slots.decisions = std::mem::take(&mut *lock(&prepared.decisions));
         }
-        GroupProcessing { processor: self, scratch, plans: Vec::new(), spare: Vec::new(), known: Vec::new() }
+        GroupProcessing {
+            processor: self,
+            scratch,
+            planned: None,
+            plans: Vec::new(),
+            previous: Vec::new(),
+            spare: Vec::new(),
+            known: Vec::new(),
+        }
     }
 
     /// The identity of a target from its labels after the rules (`slots`,
@@ -287,8 +295,11 @@ impl JobProcessor {
 pub struct GroupProcessing<'a> {
     processor: &'a JobProcessor,
     scratch: Scratch<'a>,
-    /// The current group's plans.
+    /// The group last planned, and its plans.
+    planned: Option<&'a TargetGroup>,
     plans: Vec<GroupPlan<'a>>,
+    /// The plans of the group before, while the next group is planned.
+    previous: Vec<GroupPlan<'a>>,
     /// Buffers of earlier groups' plans, for the next ones.
     spare: Vec<(Vec<Cow<'a, str>>, IdentityParts)>,
     /// The plans this run has looked up, most recent last: a job's groups
@@ -358,13 +369,14 @@ impl<'a> GroupProcessing<'a> {
     /// they share.
     fn plan_group(&mut self, group: &'a TargetGroup) {
         let processor = self.processor;
-        for old in self.plans.drain(..) {
-            self.spare.push((old.shared, old.identity));
-        }
+        let mut previous_group = self.planned.replace(group);
+        std::mem::swap(&mut self.plans, &mut self.previous);
         if self.known.len() >= MAX_KNOWN_PLANS {
             // No group plan refers to them any more; a job of many layouts
             // keeps its lookups short.
             self.known.clear();
+            previous_group = None;
+            self.spare.extend(self.previous.drain(..).map(|old| (old.shared, old.identity)));
         }
         let planner = Planner { processor, group };
         for own in &group.targets {
@@ -381,6 +393,17 @@ impl<'a> GroupProcessing<'a> {
                 }
             };
             let plan = &*self.known[known].1;
+            // A job's groups mostly agree on what the plan reads of them (a
+            // service's endpoint slices share its name, namespace and port):
+            // the group before's plan is then this one's as well.
+            let same = |before: &TargetGroup| {
+                plan.group_reads.iter().all(|&at| before.labels.value_at(at) == group.labels.value_at(at))
+            };
+            let before = self.previous.iter().position(|p| p.plan == known && p.layout == layout);
+            if let Some(at) = before.filter(|_| previous_group.is_some_and(same)) {
+                self.plans.push(self.previous.swap_remove(at));
+                continue;
+            }
             let (mut shared, mut identity) = self.spare.pop().unwrap_or_default();
             let mut dropped = false;
             // Needed unless the targets are dropped or go to the general engine.
@@ -396,6 +419,7 @@ impl<'a> GroupProcessing<'a> {
             }
             self.plans.push(GroupPlan { layout, plan: known, shared, dropped, identity });
         }
+        self.spare.extend(self.previous.drain(..).map(|old| (old.shared, old.identity)));
     }
 }
 
@@ -478,6 +502,10 @@ struct LayoutPlan {
     /// Prepared rules: the other slots per-target steps may write, which
     /// each target starts again from the group's shared values.
     rewritten_slots: Vec<usize>,
+    /// The group labels (positions) whose values the group plan depends
+    /// on: the shared slots, and the labels identity hashes alike for
+    /// every target.
+    group_reads: Vec<u32>,
     /// The labels identity reads, in name order (`__meta_*` never among
     /// them); empty values are skipped when hashing.
     identity: Vec<IdentityLabel>,
@@ -722,7 +750,20 @@ impl<'a> Planner<'a> {
         let own = |slot: usize| own_slots.iter().any(|&(s, _)| s == slot);
         let rewritten_slots =
             (0..schedule.varying.len()).filter(|&slot| schedule.varying[slot] && !own(slot)).collect();
-        LayoutPlan { lookups, own_slots, schedule, rewritten_slots, identity: labels.into_values().collect() }
+        let identity: Vec<IdentityLabel> = labels.into_values().collect();
+        let slots_read = lookups.iter().filter(|_| self.processor.prepared.is_some());
+        let identity_read =
+            identity.iter().filter(|label| label.slot.is_none()).map(|label| &label.discovered);
+        let mut group_reads: Vec<u32> = slots_read
+            .chain(identity_read)
+            .filter_map(|at| match *at {
+                ValueAt::Group(at) => Some(at),
+                _ => None,
+            })
+            .collect();
+        group_reads.sort_unstable();
+        group_reads.dedup();
+        LayoutPlan { lookups, own_slots, schedule, rewritten_slots, group_reads, identity }
     }
 }
 
