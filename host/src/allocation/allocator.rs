@@ -11,6 +11,7 @@ use super::id_map::{IdMap, IdSet};
 use super::interner::Interner;
 use super::slot_index::SlotIndex;
 use super::sorting::{sort_by_small_keys, sort_by_u64_key};
+use super::take_once::TakeOnce;
 use super::target::{Collector, Target};
 use crate::prefetch::prefetch_spanned;
 use crate::runtime::CallError;
@@ -154,10 +155,10 @@ impl<'a> Assigned<'a> {
 type BatchEntry = (u64, u32);
 
 /// Upserted targets of a window waiting to be held: each delta's targets
-/// (with the interned job; `None` once taken), and every one of them as
-/// (identity, delta, position).
+/// (with the interned job), and every one of them as (identity, delta,
+/// position).
 struct Pending {
-    deltas: Vec<(u32, Vec<Option<Target>>)>,
+    deltas: Vec<(u32, TakeOnce<Target>)>,
     upserted: Vec<(u64, u32, u32)>,
 }
 
@@ -320,8 +321,7 @@ impl Allocator {
             let at = pending.deltas.len() as u32;
             let entries = delta.upserted.iter().enumerate();
             pending.upserted.extend(entries.map(|(position, t)| (t.identity, at, position as u32)));
-            // The same allocation, each target now taken once.
-            pending.deltas.push((job, delta.upserted.into_iter().map(Some).collect()));
+            pending.deltas.push((job, TakeOnce::new(delta.upserted)));
         }
         self.hold(&mut pending, &mut added);
         self.allocate(added, false)
@@ -355,10 +355,10 @@ impl Allocator {
         for (k, &(identity, delta, position)) in upserted.iter().enumerate() {
             // Targets are taken in an order unrelated to their place.
             if let Some(&(_, delta, position)) = upserted.get(k + PREFETCH_DISTANCE) {
-                prefetch_spanned(&pending.deltas[delta as usize].1[position as usize]);
+                prefetch_spanned(pending.deltas[delta as usize].1.place(position as usize));
             }
             let (job, targets) = &mut pending.deltas[delta as usize];
-            let target = targets[position as usize].take().expect("pending targets are taken once");
+            let target = targets.take(position as usize);
             let vacant = match self.slot_of.entry(identity) {
                 Ok(at) => {
                     Self::refresh(&mut self.slots, at, target);

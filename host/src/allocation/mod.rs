@@ -16,6 +16,7 @@ mod id_map;
 mod interner;
 mod slot_index;
 mod sorting;
+mod take_once;
 mod target;
 mod values;
 
