@@ -346,11 +346,8 @@ impl Allocator {
             same
         });
         if self.slot_of.is_empty() {
-            // At start-up every target is new: grown once, not by doubling.
-            // Later windows may mostly refresh held targets, and reserving
-            // for them would keep memory no target uses.
-            self.slots.reserve(upserted.len().saturating_sub(self.free.len()));
-            self.slot_of.reserve(upserted.len());
+            self.hold_first(pending, added);
+            return;
         }
         for (k, &(identity, delta, position)) in upserted.iter().enumerate() {
             // Targets are taken in an order unrelated to their place.
@@ -381,6 +378,31 @@ impl Allocator {
             added.push((identity, at));
         }
         upserted.clear();
+        pending.deltas.clear();
+    }
+
+    /// [`hold`](Self::hold) when nothing is held (start-up, or every target
+    /// gone): every pending identity is new, so the targets fill the slab
+    /// from its start in identity order and the index is written in one
+    /// sweep, with no lookup, free list or growth per target.
+    fn hold_first(&mut self, pending: &mut Pending, added: &mut Vec<BatchEntry>) {
+        let upserted = &pending.upserted;
+        // Nothing held: every slot is free; they are all replaced.
+        self.slots.clear();
+        self.free.clear();
+        self.slots.reserve_exact(upserted.len());
+        for (k, &(_, delta, position)) in upserted.iter().enumerate() {
+            // Targets are taken in an order unrelated to their place.
+            if let Some(&(_, delta, position)) = upserted.get(k + PREFETCH_DISTANCE) {
+                prefetch_spanned(pending.deltas[delta as usize].1.place(position as usize));
+            }
+            let (job, targets) = &mut pending.deltas[delta as usize];
+            self.slots.push(Some(Slot::new(targets.take(position as usize), *job)));
+        }
+        let entries = upserted.iter().enumerate().map(|(at, &(identity, _, _))| (identity, at as u32));
+        added.extend(entries.clone());
+        self.slot_of.fill_sorted(entries);
+        pending.upserted.clear();
         pending.deltas.clear();
     }
 

@@ -107,6 +107,31 @@ impl SlotIndex {
         }
     }
 
+    /// Maps an empty index's identities to slots, given in identity order
+    /// (distinct): one sweep of the table, each entry placed after the one
+    /// before unless its home lies further on.
+    pub fn fill_sorted(&mut self, entries: impl ExactSizeIterator<Item = (u64, u32)>) {
+        assert!(self.is_empty(), "an empty index is filled");
+        self.reserve(entries.len());
+        let mut next = 0;
+        for (identity, slot) in entries {
+            assert!(slot != FREE, "slot indexes stay below u32::MAX");
+            let at = self.home(identity).max(next);
+            if at > self.mask() {
+                // The run reached the table's end: the rest wrap around.
+                match self.find(identity) {
+                    Err(at) => self.entries[at] = (identity, slot),
+                    Ok(_) => panic!("identities are distinct"),
+                }
+            } else {
+                debug_assert!(self.entries[at].1 == FREE, "sorted identities are placed in order");
+                self.entries[at] = (identity, slot);
+                next = at + 1;
+            }
+            self.len += 1;
+        }
+    }
+
     /// Makes room for `additional` more identities without growing.
     pub fn reserve(&mut self, additional: usize) {
         let wanted = self.len + additional;
@@ -223,6 +248,44 @@ mod tests {
         index.reserve(100_000);
         for (&identity, &slot) in &model {
             assert_eq!(index.get(identity), Some(slot));
+        }
+    }
+
+    #[test]
+    fn an_index_filled_in_order_finds_what_inserts_would() {
+        let mut state = 11u64;
+        let mut next = move || {
+            state = target_allocator_sdk::hash::mix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+            state
+        };
+        // Spread identities, and clusters at both ends of the table, whose
+        // runs collide and wrap around from the last entry to the first.
+        for count in [0, 1, 12, 13, 1000] {
+            let mut identities: Vec<u64> = (0..count)
+                .map(|i| match i % 4 {
+                    0 => u64::MAX - i as u64,
+                    1 => i as u64,
+                    _ => next(),
+                })
+                .collect();
+            identities.sort_unstable();
+            identities.dedup();
+            let mut filled = SlotIndex::default();
+            filled
+                .fill_sorted(identities.iter().enumerate().map(|(slot, &identity)| (identity, slot as u32)));
+            assert_eq!(filled.len(), identities.len());
+            for (slot, &identity) in identities.iter().enumerate() {
+                assert_eq!(filled.get(identity), Some(slot as u32), "{count} identities");
+            }
+            // Still a working table: removals and inserts as ever.
+            for &identity in identities.iter().step_by(2) {
+                assert!(filled.remove(identity).is_some());
+            }
+            for (slot, &identity) in identities.iter().enumerate() {
+                let expected = (slot % 2 == 1).then_some(slot as u32);
+                assert_eq!(filled.get(identity), expected, "{count} identities after removals");
+            }
+            assert_eq!(filled.get(next()), None);
         }
     }
 }

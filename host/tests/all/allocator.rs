@@ -165,3 +165,31 @@ fn job_updates_touch_only_their_job_and_counts_stay_exact() {
     a.set_collectors(Vec::new());
     assert_eq!(a.unassigned(), 10);
 }
+
+#[test]
+fn an_emptied_allocator_takes_targets_in_again() {
+    let mut a = allocator();
+    a.set_collectors(collectors(4));
+    let first: Vec<_> = addresses(300).iter().map(|x| target("job", x, &[])).collect();
+    a.set_targets(first.clone());
+    a.set_targets(Vec::new());
+    assert_eq!((a.target_count(), a.served_jobs().count()), (0, 0));
+    // Nothing held: the first delta of the window fills the emptied slab;
+    // the second's removal makes the window take it in before the third.
+    let second: Vec<_> = addresses(500).iter().map(|x| target("other", x, &[])).collect();
+    let delta =
+        |job: &str, removed: Vec<u64>, upserted: Vec<_>| JobDelta { job: job.into(), removed, upserted };
+    let report = a.apply_deltas(vec![
+        delta("other", vec![], second[..400].to_vec()),
+        delta("other", vec![second[0].identity], vec![]),
+        delta("other", vec![], second[400..].to_vec()),
+    ]);
+    assert_eq!((a.target_count(), report.unassigned), (499, 0));
+    assert!(a.collector_of(second[0].identity).is_none());
+    for target in &second[1..] {
+        let on = a.collector_of(target.identity).expect("assigned").id.clone();
+        assert_eq!(a.targets_for(&on, "other").filter(|t| t.identity == target.identity).count(), 1);
+    }
+    assert!(first.iter().all(|t| a.collector_of(t.identity).is_none()));
+    assert_eq!(a.targets_per_collector().iter().map(|c| c.1).sum::<usize>(), 499);
+}
