@@ -441,7 +441,7 @@ impl Allocator {
         deltas.into_values().collect()
     }
 
-    fn intern_job(&mut self, job: &str) -> u32 {
+    fn intern_job(&mut self, job: &Arc<str>) -> u32 {
         let id = self.jobs.intern(job);
         if self.index.len() <= id as usize {
             self.index.resize_with(id as usize + 1, Vec::new);

@@ -1,23 +1,24 @@
 //! String → dense id table for job names.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Job names are looked up once per job and window: a fast string hash
+/// (SipHash, the std default, costs several times as much per name).
 #[derive(Debug, Default)]
 pub struct Interner {
-    ids: HashMap<Arc<str>, u32>,
+    ids: foldhash::HashMap<Arc<str>, u32>,
     names: Vec<Arc<str>>,
 }
 
 impl Interner {
-    pub fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
+    /// The id of `name`, which a new name shares rather than copies.
+    pub fn intern(&mut self, name: &Arc<str>) -> u32 {
+        if let Some(&id) = self.ids.get(&**name) {
             return id;
         }
         let id = self.names.len() as u32;
-        let name: Arc<str> = Arc::from(name);
         self.ids.insert(name.clone(), id);
-        self.names.push(name);
+        self.names.push(name.clone());
         id
     }
 
