@@ -32,11 +32,12 @@ fn prefetch_address(address: *const u8) {
     let _ = address;
 }
 
-/// Starts loading the cache lines of `bytes`, up to `max_lines` of them.
+/// Starts loading the cache lines of `items`, up to `max_lines` of them.
 #[inline]
-pub fn prefetch_lines(bytes: &[u8], max_lines: usize) {
-    for line in bytes.iter().step_by(CACHE_LINE).take(max_lines) {
-        prefetch(line);
+pub fn prefetch_lines<T>(items: &[T], max_lines: usize) {
+    let start: *const u8 = items.as_ptr().cast();
+    for offset in (0..std::mem::size_of_val(items)).step_by(CACHE_LINE).take(max_lines) {
+        prefetch_address(start.wrapping_add(offset));
     }
 }
 

@@ -7,6 +7,11 @@ use std::sync::{Arc, Mutex};
 use target_allocator_sdk::hash::xxhash64;
 
 use super::values::{PackedValues, Values};
+use crate::prefetch::prefetch_lines;
+
+/// Lines [`TargetGroup::prefetch`] loads of the list of targets: a few
+/// dozen targets' entries, more than most groups have.
+const TARGET_LIST_LINES: usize = 8;
 use crate::label_order::{LabelName, compare_names, intern};
 
 /// The names of a label set, sorted and unique, shared by every set with
@@ -217,6 +222,13 @@ pub struct TargetGroup {
 }
 
 impl TargetGroup {
+    /// Starts loading the group's labels and its list of targets (not the
+    /// targets' labels: see [`Labels::prefetch`]).
+    pub fn prefetch(&self) {
+        self.labels.prefetch();
+        prefetch_lines(&self.targets, TARGET_LIST_LINES);
+    }
+
     /// The merged labels of target `index`, in name order.
     pub fn target_labels(&self, index: usize) -> MergedLabels<'_> {
         Merged::new(self.labels.pairs(), self.targets[index].pairs())

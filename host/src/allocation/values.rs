@@ -106,7 +106,7 @@ impl PackedValues {
     /// about to read several label sets has all their cache misses in
     /// flight at once instead of one after the other.
     pub fn prefetch(&self) {
-        prefetch_lines(&self.block, PREFETCHED_LINES);
+        prefetch_lines(&self.block[..], PREFETCHED_LINES);
     }
 
     /// Values `range.start..range.end`, in order.

@@ -11,8 +11,9 @@ use super::file_sd::run_file_sd;
 use super::http_sd::run_http_sd;
 use super::target_group::{JobProcessor, group_of_addresses};
 use super::{DiscoveryUpdate, SourceKey};
-use crate::allocation::{IdMap, IdSet, JobDelta, Target, TargetGroup};
+use crate::allocation::{IdMap, IdSet, JobDelta, Labels, Target, TargetGroup};
 use crate::config::PrometheusConfig;
+use crate::prefetch::prefetch;
 
 /// The running discovery tasks of one config; dropping it stops them.
 pub struct DiscoveryManager {
@@ -271,6 +272,27 @@ impl JobState {
         let mut released = Vec::new();
         let mut processing = processor.groups();
         for (i, group) in update.groups.iter().enumerate() {
+            // Discovered groups lie far apart in a large heap, each a chain
+            // of pointers (the group, its labels and list of targets, their
+            // labels): each link is asked for one group ahead of the next,
+            // so that the group processed next is in the cache. Groups
+            // known unchanged (the same allocation) are not read.
+            let ahead = |ahead: usize| {
+                let group = update.groups.get(i + ahead)?;
+                let unchanged = old
+                    .get(i + ahead)
+                    .is_some_and(|p| p.as_ref().is_some_and(|p| Arc::ptr_eq(&p.group, group)));
+                (!unchanged).then_some(group)
+            };
+            if let Some(group) = ahead(3) {
+                prefetch(&**group);
+            }
+            if let Some(group) = ahead(2) {
+                group.prefetch();
+            }
+            if let Some(group) = ahead(1) {
+                group.targets.iter().for_each(Labels::prefetch);
+            }
             let kept = old
                 .get_mut(i)
                 .and_then(|slot| slot.take_if(|p| Arc::ptr_eq(&p.group, group) || p.group == *group));
