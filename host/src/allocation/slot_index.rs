@@ -198,13 +198,17 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    #[test]
-    fn behaves_as_a_map_under_random_inserts_and_removals() {
-        let mut state = 7u64;
-        let mut next = move || {
+    /// Evenly spread numbers from `seed`, the same on every run.
+    fn random(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
             state = target_allocator_sdk::hash::mix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
             state
-        };
+        }
+    }
+
+    #[test]
+    fn behaves_as_a_map_under_random_inserts_and_removals() {
+        let mut next = random(7);
         // Identities from a small pool of clustered values (equal leading
         // bits: long probe runs that wrap around) and of spread ones.
         let pool: Vec<u64> = (0..600)
@@ -253,11 +257,7 @@ mod tests {
 
     #[test]
     fn an_index_filled_in_order_finds_what_inserts_would() {
-        let mut state = 11u64;
-        let mut next = move || {
-            state = target_allocator_sdk::hash::mix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
-            state
-        };
+        let mut next = random(11);
         // Spread identities, and clusters at both ends of the table, whose
         // runs collide and wrap around from the last entry to the first.
         for count in [0, 1, 12, 13, 1000] {

@@ -1,11 +1,15 @@
 //! The allocation core: targets, collectors, diffs and the serving index.
 
-use target_allocator::allocation::{Allocator, Collector, JobDelta, StrategyChoice};
+use target_allocator::allocation::{Allocator, Collector, JobDelta, StrategyChoice, Target};
 
 use crate::support::{addresses, builtin, collectors, target};
 
 fn allocator() -> Allocator {
     Allocator::new(StrategyChoice::new(builtin("consistent-hashing")))
+}
+
+fn delta(job: &str, removed: Vec<u64>, upserted: Vec<Target>) -> JobDelta {
+    JobDelta { job: job.into(), removed, upserted }
 }
 
 #[test]
@@ -61,8 +65,6 @@ fn one_window_of_deltas_applies_in_order() {
         target("b", "10.0.0.4:80", &[("__meta_pod", "first")]),
         target("b", "10.0.0.4:80", &[("__meta_pod", "last")]),
     );
-    let delta =
-        |job: &str, removed: Vec<u64>, upserted: Vec<_>| JobDelta { job: job.into(), removed, upserted };
     let report = a.apply_deltas(vec![
         delta("a", vec![], vec![added_then_removed.clone(), fresh.clone()]),
         delta("a", vec![added_then_removed.identity, gone.identity], vec![]),
@@ -177,8 +179,6 @@ fn an_emptied_allocator_takes_targets_in_again() {
     // Nothing held: the first delta of the window fills the emptied slab;
     // the second's removal makes the window take it in before the third.
     let second: Vec<_> = addresses(500).iter().map(|x| target("other", x, &[])).collect();
-    let delta =
-        |job: &str, removed: Vec<u64>, upserted: Vec<_>| JobDelta { job: job.into(), removed, upserted };
     let report = a.apply_deltas(vec![
         delta("other", vec![], second[..400].to_vec()),
         delta("other", vec![second[0].identity], vec![]),
