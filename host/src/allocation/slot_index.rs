@@ -226,9 +226,9 @@ mod tests {
         let mut model: HashMap<u64, u32> = HashMap::new();
         for round in 0..20_000u32 {
             let identity = pool[(next() % pool.len() as u64) as usize];
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 assert_eq!(index.remove(identity), model.remove(&identity), "round {round}");
-            } else if next() % 2 == 0 {
+            } else if next().is_multiple_of(2) {
                 let slot = round % 1000;
                 assert_eq!(index.insert(identity, slot), model.insert(identity, slot), "round {round}");
             } else {
