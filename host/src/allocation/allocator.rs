@@ -162,6 +162,22 @@ struct Pending {
     upserted: Vec<(u64, u32, u32)>,
 }
 
+impl Pending {
+    /// Takes the target of entry `k` of `upserted`, with its job. Entries
+    /// are taken in identity order, unrelated to where the targets lie: the
+    /// one `PREFETCH_DISTANCE` further on is asked for now. Inlined: the
+    /// two loops that take every pending target call it per target.
+    #[inline(always)]
+    fn take(&mut self, k: usize) -> (u32, Target) {
+        if let Some(&(_, delta, position)) = self.upserted.get(k + PREFETCH_DISTANCE) {
+            prefetch_spanned(self.deltas[delta as usize].1.place(position as usize));
+        }
+        let (_, delta, position) = self.upserted[k];
+        let (job, targets) = &mut self.deltas[delta as usize];
+        (*job, targets.take(position as usize))
+    }
+}
+
 /// (job, collector, identity): an entry of the serving index to remove.
 type IndexEntry = (u32, u32, u64);
 
@@ -349,13 +365,9 @@ impl Allocator {
             self.hold_first(pending, added);
             return;
         }
-        for (k, &(identity, delta, position)) in upserted.iter().enumerate() {
-            // Targets are taken in an order unrelated to their place.
-            if let Some(&(_, delta, position)) = upserted.get(k + PREFETCH_DISTANCE) {
-                prefetch_spanned(pending.deltas[delta as usize].1.place(position as usize));
-            }
-            let (job, targets) = &mut pending.deltas[delta as usize];
-            let target = targets.take(position as usize);
+        for k in 0..pending.upserted.len() {
+            let identity = pending.upserted[k].0;
+            let (job, target) = pending.take(k);
             let vacant = match self.slot_of.entry(identity) {
                 Ok(at) => {
                     Self::refresh(&mut self.slots, at, target);
@@ -363,7 +375,7 @@ impl Allocator {
                 }
                 Err(vacant) => vacant,
             };
-            let slot = Some(Slot::new(target, *job));
+            let slot = Some(Slot::new(target, job));
             let at = match self.free.pop() {
                 Some(at) => {
                     self.slots[at as usize] = slot;
@@ -377,7 +389,7 @@ impl Allocator {
             vacant.insert(at);
             added.push((identity, at));
         }
-        upserted.clear();
+        pending.upserted.clear();
         pending.deltas.clear();
     }
 
@@ -386,19 +398,15 @@ impl Allocator {
     /// from its start in identity order and the index is written in one
     /// sweep, with no lookup, free list or growth per target.
     fn hold_first(&mut self, pending: &mut Pending, added: &mut Vec<BatchEntry>) {
-        let upserted = &pending.upserted;
         // Nothing held: every slot is free; they are all replaced.
         self.slots.clear();
         self.free.clear();
-        self.slots.reserve_exact(upserted.len());
-        for (k, &(_, delta, position)) in upserted.iter().enumerate() {
-            // Targets are taken in an order unrelated to their place.
-            if let Some(&(_, delta, position)) = upserted.get(k + PREFETCH_DISTANCE) {
-                prefetch_spanned(pending.deltas[delta as usize].1.place(position as usize));
-            }
-            let (job, targets) = &mut pending.deltas[delta as usize];
-            self.slots.push(Some(Slot::new(targets.take(position as usize), *job)));
+        self.slots.reserve_exact(pending.upserted.len());
+        for k in 0..pending.upserted.len() {
+            let (job, target) = pending.take(k);
+            self.slots.push(Some(Slot::new(target, job)));
         }
+        let upserted = &pending.upserted;
         let entries = upserted.iter().enumerate().map(|(at, &(identity, _, _))| (identity, at as u32));
         added.extend(entries.clone());
         self.slot_of.fill_sorted(entries);

@@ -119,10 +119,8 @@ impl SlotIndex {
             let at = self.home(identity).max(next);
             if at > self.mask() {
                 // The run reached the table's end: the rest wrap around.
-                match self.find(identity) {
-                    Err(at) => self.entries[at] = (identity, slot),
-                    Ok(_) => panic!("identities are distinct"),
-                }
+                let at = self.find(identity).expect_err("identities are distinct");
+                self.entries[at] = (identity, slot);
             } else {
                 debug_assert!(self.entries[at].1 == FREE, "sorted identities are placed in order");
                 self.entries[at] = (identity, slot);

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use target_allocator_sdk::hash::xxhash64;
 
 use super::values::{PackedValues, Values};
+use crate::label_order::{LabelName, compare_names, intern};
 use crate::prefetch::prefetch_lines;
 
 /// Lines [`TargetGroup::prefetch`] loads of the list of targets: a few
 /// dozen targets' entries, more than most groups have.
 const TARGET_LIST_LINES: usize = 8;
-use crate::label_order::{LabelName, compare_names, intern};
 
 /// The names of a label set, sorted and unique, shared by every set with
 /// the same names (interned when a label set is built). Targets discovered

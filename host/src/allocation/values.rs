@@ -47,7 +47,9 @@ impl PackedValues {
     }
 
     pub fn len(&self) -> usize {
-        self.bound(0) / self.width() - 1
+        let width = self.width();
+        // SAFETY: every block starts with its first bound (`new`).
+        unsafe { self.bound(0, width) / width - 1 }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -59,13 +61,22 @@ impl PackedValues {
         if self.block.len() <= usize::from(u16::MAX) { NARROW } else { WIDE }
     }
 
-    fn bound(&self, index: usize) -> usize {
-        if self.width() == NARROW {
-            let at = index * NARROW;
-            usize::from(u16::from_ne_bytes(self.block[at..at + NARROW].try_into().expect("two bytes")))
-        } else {
-            let at = index * WIDE;
-            u32::from_ne_bytes(self.block[at..at + WIDE].try_into().expect("four bytes")) as usize
+    /// Bound `index` of the table, read without a bounds check.
+    ///
+    /// # Safety
+    /// `width` is [`width`](Self::width) and `index` at most the count of
+    /// values, so that the bound lies in the table.
+    #[inline(always)]
+    unsafe fn bound(&self, index: usize, width: usize) -> usize {
+        // SAFETY: by the caller's promise the `width` bytes at `index *
+        // width` are within the table, which is within the block.
+        unsafe {
+            let at = self.block.as_ptr().add(index * width);
+            if width == NARROW {
+                usize::from(u16::from_ne_bytes(*at.cast::<[u8; NARROW]>()))
+            } else {
+                u32::from_ne_bytes(*at.cast::<[u8; WIDE]>()) as usize
+            }
         }
     }
 
@@ -74,32 +85,19 @@ impl PackedValues {
     pub fn get(&self, index: usize) -> &str {
         // Processing reads several values of every target: one check that
         // `index` names a value, then two bound reads without further checks.
-        let block = &*self.block;
-        let (start, end) = if block.len() <= usize::from(u16::MAX) {
-            let bound = |at: usize| {
-                // SAFETY: read only within the table of bounds (checked below).
-                usize::from(u16::from_ne_bytes(unsafe {
-                    *block.as_ptr().add(at * NARROW).cast::<[u8; NARROW]>()
-                }))
-            };
-            // The table's first bound exists in every block (`new`).
-            assert!(index < bound(0) / NARROW - 1, "value {index} of {}", self.len());
-            (bound(index), bound(index + 1))
-        } else {
-            let bound = |at: usize| {
-                // SAFETY: as above.
-                u32::from_ne_bytes(unsafe { *block.as_ptr().add(at * WIDE).cast::<[u8; WIDE]>() }) as usize
-            };
-            assert!(index < bound(0) / WIDE - 1, "value {index} of {}", self.len());
-            (bound(index), bound(index + 1))
-        };
-        // SAFETY: `index` is below the count, so both bounds lie in the
-        // table, which ends where the text starts. `new` wrote them
+        let count = self.len();
+        assert!(index < count, "value {index} of {count}");
+        let width = self.width();
+        // SAFETY: `index + 1` is at most the count, so both bounds lie in
+        // the table, which ends where the text starts. `new` wrote them
         // ascending, from the table's end to the block's (never changed
         // since), so `start..end` lies in the block; the text is `&str`s
         // concatenated and the bounds fall between them, so the range is one
         // of those strings whole.
-        unsafe { std::str::from_utf8_unchecked(block.get_unchecked(start..end)) }
+        unsafe {
+            let (start, end) = (self.bound(index, width), self.bound(index + 1, width));
+            std::str::from_utf8_unchecked(self.block.get_unchecked(start..end))
+        }
     }
 
     /// Starts loading the block (up to a few cache lines), so that a caller

@@ -167,16 +167,17 @@ impl PreparedRules {
             .enumerate()
             .map(|(index, rule)| {
                 let to = || slot(&rule.target_label);
-                let literal =
-                    || rule.regex.literal().filter(|_| rule.source_labels.len() == 1).map(Box::from);
                 let op = match rule.action {
                     Action::Replace if is_copy(rule) => Op::Copy { to: to() },
-                    Action::Keep | Action::Drop if literal().is_some() => {
-                        Op::Equals { literal: literal().expect("checked"), keep: rule.action == Action::Keep }
-                    }
                     Action::Replace => Op::Replace { to: to() },
-                    Action::Keep => Op::Keep,
-                    Action::Drop => Op::Drop,
+                    Action::Keep | Action::Drop => {
+                        let keep = rule.action == Action::Keep;
+                        match rule.regex.literal().filter(|_| rule.source_labels.len() == 1) {
+                            Some(literal) => Op::Equals { literal: literal.into(), keep },
+                            None if keep => Op::Keep,
+                            None => Op::Drop,
+                        }
+                    }
                     Action::KeepEqual => Op::KeepEqual { target: to() },
                     Action::DropEqual => Op::DropEqual { target: to() },
                     Action::HashMod => Op::HashMod { to: to() },
