@@ -10,7 +10,7 @@ use super::batch::BatchSource;
 use super::id_map::{IdMap, IdSet};
 use super::interner::Interner;
 use super::slot_index::SlotIndex;
-use super::sorting::{sort_by_small_keys, sort_by_u64_key};
+use super::sorting::{Grouped, append_by_small_key, sort_by_u64_key};
 use super::take_once::TakeOnce;
 use super::target::{Collector, Target};
 use crate::prefetch::prefetch_spanned;
@@ -654,20 +654,21 @@ impl Allocator {
         }
     }
 
-    /// Adds entries, given in identity order, to the serving index, one
-    /// merge per job.
-    fn index(&mut self, mut entries: Vec<(u32, Served)>) {
+    /// Adds entries, given in identity order, to the serving index: grouped
+    /// by job (one counting sort), each job's ordered by collector as it is
+    /// appended, and merged with what the job held only when the two overlap.
+    fn index(&mut self, entries: Vec<(u32, Served)>) {
         debug_assert!(entries.windows(2).all(|w| w[0].1.identity < w[1].1.identity));
-        // Stable counting sorts: identity order within (job, collector).
-        let by_job = (self.index.len(), |(job, _): &(u32, Served)| *job as usize);
-        let by_collector = (self.collectors.len(), |(_, e): &(u32, Served)| e.collector as usize);
-        sort_by_small_keys(&mut entries, by_job, by_collector);
-        for run in entries.chunk_by(|a, b| a.0 == b.0) {
-            let served = &mut self.index[run[0].0 as usize];
-            let first = run[0].1.key();
-            let sorted_after = served.last().is_none_or(|last| last.key() < first);
-            served.extend(run.iter().map(|&(_, entry)| entry));
-            if !sorted_after {
+        let by_job =
+            Grouped::by_small_key(&entries, (self.index.len(), |(job, _)| *job as usize), |&(_, e)| e);
+        drop(entries);
+        let by_collector = (self.collectors.len(), |e: &Served| e.collector as usize);
+        let mut counts = Vec::new();
+        for (job, run) in by_job.runs() {
+            let served = &mut self.index[job];
+            let held = served.len();
+            append_by_small_key(served, run, by_collector, &mut counts);
+            if held > 0 && served[held - 1].key() > served[held].key() {
                 // Two sorted runs: the stable sort finds them and merges in
                 // linear time, where an unstable sort would start over.
                 served.sort_by_key(Served::key);

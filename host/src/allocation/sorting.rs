@@ -51,23 +51,107 @@ pub fn sort_by_small_keys<T: Copy>(
         items.sort_by_key(|item| (major(item), minor(item)));
         return;
     }
-    let mut next_major = bucket_starts(items, major_buckets, &major);
-    let mut next_minor = bucket_starts(items, minor_buckets, &minor);
+    // Both keys counted in one pass over the items.
+    let mut next_major = vec![0usize; major_buckets + 1];
+    let mut next_minor = vec![0usize; minor_buckets + 1];
+    for item in &*items {
+        next_major[major(item) + 1] += 1;
+        next_minor[minor(item) + 1] += 1;
+    }
+    running_sums(&mut next_major);
+    running_sums(&mut next_minor);
     let mut by_minor = items.to_vec();
     scatter(items, &mut by_minor, &mut next_minor, minor);
     scatter(&by_minor, items, &mut next_major, major);
 }
 
-/// Where each key's items start in sorted order (one entry more than buckets).
-fn bucket_starts<T>(items: &[T], buckets: usize, key: impl Fn(&T) -> usize) -> Vec<usize> {
-    let mut starts = vec![0usize; buckets + 1];
-    for item in items {
-        starts[key(item) + 1] += 1;
+/// `items` grouped by a key below `buckets`, each item as `value(item)`:
+/// the runs of equal keys in key order, items in their order within a run.
+pub struct Grouped<U> {
+    values: Vec<U>,
+    /// (key, end in `values`) of each run, in key order.
+    runs: Vec<(usize, usize)>,
+}
+
+impl<U> Grouped<U> {
+    /// Groups with one stable counting sort, or a comparison sort for few
+    /// items (whose cost does not grow with the number of buckets).
+    pub fn by_small_key<T>(
+        items: &[T],
+        (buckets, key): (usize, impl Fn(&T) -> usize),
+        value: impl Fn(&T) -> U,
+    ) -> Grouped<U> {
+        let Some(first) = items.first() else { return Grouped { values: Vec::new(), runs: Vec::new() } };
+        if items.len() < SMALL {
+            let mut keyed: Vec<(usize, U)> = items.iter().map(|item| (key(item), value(item))).collect();
+            keyed.sort_by_key(|&(key, _)| key);
+            let mut runs: Vec<(usize, usize)> = Vec::new();
+            for (end, &(key, _)) in keyed.iter().enumerate() {
+                match runs.last_mut() {
+                    Some(run) if run.0 == key => run.1 = end + 1,
+                    _ => runs.push((key, end + 1)),
+                }
+            }
+            return Grouped { values: keyed.into_iter().map(|(_, value)| value).collect(), runs };
+        }
+        let mut starts = vec![0usize; buckets + 1];
+        for item in items {
+            starts[key(item) + 1] += 1;
+        }
+        running_sums(&mut starts);
+        let runs = (0..buckets).filter(|&k| starts[k] < starts[k + 1]).map(|k| (k, starts[k + 1])).collect();
+        // Every place is written once by the scatter; the first item's value
+        // only fills them until then.
+        let mut values: Vec<U> = (0..items.len()).map(|_| value(first)).collect();
+        for item in items {
+            let at = &mut starts[key(item)];
+            values[*at] = value(item);
+            *at += 1;
+        }
+        Grouped { values, runs }
     }
-    for i in 1..starts.len() {
-        starts[i] += starts[i - 1];
+
+    /// Each key with its items.
+    pub fn runs(&self) -> impl Iterator<Item = (usize, &[U])> {
+        let starts = std::iter::once(0).chain(self.runs.iter().map(|&(_, end)| end));
+        self.runs.iter().zip(starts).map(|(&(key, end), start)| (key, &self.values[start..end]))
     }
-    starts
+}
+
+/// Appends `run` to `out` ordered by a key below `buckets`, items with
+/// equal keys in their order. `counts` is scratch space, kept by callers
+/// that append many runs. A counting sort when the run is large next to the
+/// bucket count; otherwise a comparison sort of the appended items.
+pub fn append_by_small_key<T: Copy>(
+    out: &mut Vec<T>,
+    run: &[T],
+    (buckets, key): (usize, impl Fn(&T) -> usize),
+    counts: &mut Vec<usize>,
+) {
+    let base = out.len();
+    if run.len() < SMALL_RUN || run.len() * 2 < buckets {
+        out.extend_from_slice(run);
+        out[base..].sort_by_key(|item| key(item));
+        return;
+    }
+    counts.clear();
+    counts.resize(buckets + 1, 0);
+    for item in run {
+        counts[key(item) + 1] += 1;
+    }
+    running_sums(counts);
+    out.resize(base + run.len(), run[0]);
+    scatter(run, &mut out[base..], counts, key);
+}
+
+/// Below this many items, [`append_by_small_key`] sorts by comparison.
+const SMALL_RUN: usize = 32;
+
+/// Turns counts shifted by one place into where each key starts.
+fn running_sums(counts: &mut [usize]) {
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
 }
 
 /// Puts each of `from` at the next place of its key in `to`, in order.
@@ -125,6 +209,42 @@ mod tests {
                 (101, |item: &(usize, usize, u32)| item.1),
             );
             assert_eq!(both, expected, "{n} items");
+        }
+    }
+
+    #[test]
+    fn grouping_keeps_each_key_s_items_in_order() {
+        let items: Vec<(usize, u32)> =
+            pseudo_random(3000, 11).into_iter().map(|(x, i)| ((x % 997) as usize, i)).collect();
+        // Counting (many items) and comparison (few) paths, and no items.
+        for n in [items.len(), 100, 0] {
+            let grouped =
+                Grouped::by_small_key(&items[..n], (997, |item: &(usize, u32)| item.0), |item| item.1);
+            let mut expected: Vec<(usize, Vec<u32>)> = Vec::new();
+            let mut sorted = items[..n].to_vec();
+            sorted.sort_by_key(|item| item.0);
+            for run in sorted.chunk_by(|a, b| a.0 == b.0) {
+                expected.push((run[0].0, run.iter().map(|item| item.1).collect()));
+            }
+            let runs: Vec<(usize, Vec<u32>)> = grouped.runs().map(|(key, run)| (key, run.to_vec())).collect();
+            assert_eq!(runs, expected, "{n} items");
+        }
+    }
+
+    #[test]
+    fn appending_orders_the_run_by_key_after_what_was_there() {
+        let items: Vec<(usize, u32)> =
+            pseudo_random(500, 3).into_iter().map(|(x, i)| ((x % 40) as usize, i)).collect();
+        let mut counts = Vec::new();
+        // Counting (a long run, few buckets), comparison (a short run; many buckets).
+        for (n, buckets) in [(500, 40), (10, 40), (100, 1000)] {
+            let run: Vec<(usize, u32)> = items[..n].iter().map(|&(k, i)| (k % buckets, i)).collect();
+            let mut out = vec![(usize::MAX, 0)];
+            append_by_small_key(&mut out, &run, (buckets, |item: &(usize, u32)| item.0), &mut counts);
+            let mut expected = run.clone();
+            expected.sort_by_key(|item| item.0);
+            assert_eq!(out[0], (usize::MAX, 0), "what was there stays");
+            assert_eq!(out[1..], expected[..], "{n} items over {buckets} keys");
         }
     }
 }

@@ -193,3 +193,40 @@ fn an_emptied_allocator_takes_targets_in_again() {
     assert!(first.iter().all(|t| a.collector_of(t.identity).is_none()));
     assert_eq!(a.targets_per_collector().iter().map(|c| c.1).sum::<usize>(), 499);
 }
+
+/// Every collector's targets of `job` are served in identity order, and
+/// they are exactly the job's targets the allocator says are on it.
+fn assert_served_in_order(a: &Allocator, job: &str, targets: &[Target]) {
+    for collector in a.collectors() {
+        let served: Vec<u64> = a.targets_for(&collector.id, job).map(|t| t.identity).collect();
+        assert!(served.windows(2).all(|w| w[0] < w[1]), "{job} on {} in identity order", collector.id);
+        let mut expected: Vec<u64> = targets
+            .iter()
+            .filter(|t| a.collector_of(t.identity).is_some_and(|c| c.id == collector.id))
+            .map(|t| t.identity)
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(served, expected, "{job} on {}", collector.id);
+    }
+}
+
+#[test]
+fn the_serving_index_stays_in_order_through_large_and_small_batches() {
+    let mut a = allocator();
+    a.set_collectors(collectors(4));
+    let all = addresses(3000);
+    let big: Vec<_> = all[..2000].iter().map(|x| target("big", x, &[])).collect();
+    let small: Vec<_> = all[2000..2010].iter().map(|x| target("small", x, &[])).collect();
+    // A start-up batch: many entries, long runs per job and a short one.
+    a.apply_deltas(vec![delta("big", vec![], big[..1300].to_vec()), delta("small", vec![], small.clone())]);
+    assert_served_in_order(&a, "big", &big[..1300]);
+    assert_served_in_order(&a, "small", &small);
+    // Large and small batches merged with what each job holds.
+    a.apply_deltas(vec![delta("big", vec![], big[1300..].to_vec())]);
+    assert_served_in_order(&a, "big", &big);
+    let more: Vec<_> = all[2010..2013].iter().map(|x| target("small", x, &[])).collect();
+    a.apply_deltas(vec![delta("small", vec![small[0].identity], more.clone())]);
+    let now: Vec<_> = small[1..].iter().chain(&more).cloned().collect();
+    assert_served_in_order(&a, "small", &now);
+    assert_eq!(a.target_count(), 2000 + now.len());
+}
