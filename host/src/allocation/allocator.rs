@@ -282,8 +282,10 @@ impl Allocator {
 
     /// Replaces the whole target set. Targets keep their collector while their
     /// identity stays (their labels are refreshed); new ones are assigned in
-    /// one batch. Equal identities collapse, the last one winning.
-    pub fn set_targets(&mut self, targets: Vec<Target>) -> AllocationReport {
+    /// one batch. Equal identities collapse, the last one winning. Each
+    /// target comes with its job. For tools and tests; discovery sends
+    /// [`JobDelta`]s.
+    pub fn set_targets(&mut self, targets: Vec<(Arc<str>, Target)>) -> AllocationReport {
         let deltas = self.replacement(None, targets);
         self.apply_deltas(deltas)
     }
@@ -291,17 +293,15 @@ impl Allocator {
     /// Replaces the targets of one job, leaving other jobs alone. Looks at every
     /// target held: for tools and tests; discovery sends [`JobDelta`]s.
     pub fn set_job_targets(&mut self, job: &str, targets: Vec<Target>) -> AllocationReport {
-        debug_assert!(targets.iter().all(|t| &*t.job == job));
-        let deltas = self.replacement(Some(job), targets);
-        self.apply_deltas(deltas)
+        self.replace_job_targets(job, targets)
     }
 
     /// Replaces the targets of `job` by `targets` (shared with discovery's
     /// bookkeeping): what a job whose discovery restarted needs once its
     /// sources have all reported again. Held identities keep their collector.
     pub fn replace_job_targets(&mut self, job: &str, targets: Vec<Target>) -> AllocationReport {
-        debug_assert!(targets.iter().all(|t| &*t.job == job));
-        let deltas = self.replacement(Some(job), targets);
+        let job: Arc<str> = Arc::from(job);
+        let deltas = self.replacement(Some(&*job), targets.into_iter().map(|t| (job.clone(), t)).collect());
         self.apply_deltas(deltas)
     }
 
@@ -330,10 +330,6 @@ impl Allocator {
                 self.remove_targets(&delta.removed);
             }
             let job = self.intern_job(&delta.job);
-            debug_assert!(
-                delta.upserted.iter().all(|t| t.job == delta.job),
-                "a delta holds targets of its own job"
-            );
             let at = pending.deltas.len() as u32;
             let entries = delta.upserted.iter().enumerate();
             pending.upserted.extend(entries.map(|(position, t)| (t.identity, at, position as u32)));
@@ -426,11 +422,11 @@ impl Allocator {
     }
 
     /// The deltas (one per job) replacing the targets of `job` (all targets
-    /// for `None`) by `targets`.
-    fn replacement(&self, job: Option<&str>, targets: Vec<Target>) -> Vec<JobDelta> {
-        let mut incoming: IdMap<Target> = IdMap::default();
-        for target in targets {
-            incoming.insert(target.identity, target);
+    /// for `None`) by `targets`, each with its job.
+    fn replacement(&self, job: Option<&str>, targets: Vec<(Arc<str>, Target)>) -> Vec<JobDelta> {
+        let mut incoming: IdMap<(Arc<str>, Target)> = IdMap::default();
+        for (job, target) in targets {
+            incoming.insert(target.identity, (job, target));
         }
         // A scan of every target: replacing is for tools and tests; discovery
         // sends deltas.
@@ -441,10 +437,10 @@ impl Allocator {
             deltas.entry(job.clone()).or_insert_with(|| JobDelta { job: job.clone(), ..JobDelta::default() })
         }
         for slot in held.filter(|slot| !incoming.contains_key(&slot.identity())) {
-            delta_of(&mut deltas, &slot.target.job).removed.push(slot.identity());
+            delta_of(&mut deltas, &self.jobs.names()[slot.job as usize]).removed.push(slot.identity());
         }
-        for target in incoming.into_values() {
-            delta_of(&mut deltas, &target.job.clone()).upserted.push(target);
+        for (job, target) in incoming.into_values() {
+            delta_of(&mut deltas, &job).upserted.push(target);
         }
         deltas.into_values().collect()
     }

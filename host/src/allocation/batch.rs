@@ -10,25 +10,25 @@ use super::id_map::IdSet;
 use super::interner::Interner;
 use super::target::{Collector, Target};
 
-/// The input the allocator would send `strategy` for `targets`, all new (no
-/// previous collector, no load), over `collectors`: for offline tools that
-/// replay a target list. A target whose identity repeats an earlier one is
-/// left out, as the allocator keeps one target per identity.
+/// The input the allocator would send `strategy` for `targets` of `job`,
+/// all new (no previous collector, no load), over `collectors`: for offline
+/// tools that replay a job's target list. A target whose identity repeats
+/// an earlier one is left out, as the allocator keeps one target per identity.
 pub fn input_for_new_targets(
+    job: &str,
     targets: &[Target],
     collectors: &[Collector],
     strategy: &Info,
     options: &str,
 ) -> AssignInput {
     let mut jobs = Interner::default();
+    let job = jobs.intern(&Arc::from(job));
     let mut seen = IdSet::default();
     let mut slots = Vec::with_capacity(targets.len());
     for target in targets {
-        if !seen.insert(target.identity) {
-            continue;
+        if seen.insert(target.identity) {
+            slots.push(Some(Slot::new(target.clone(), job)));
         }
-        let job = jobs.intern(&target.job);
-        slots.push(Some(Slot::new(target.clone(), job)));
     }
     let batch: Vec<u32> = (0..slots.len() as u32).collect();
     let source = BatchSource { collectors, jobs: jobs.names(), slots: &slots };
@@ -161,21 +161,23 @@ mod tests {
     fn target(job: &str, pairs: &[(&str, &str)]) -> Target {
         let labels = Labels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect());
         let identity = identity_hash(labels.iter(), job);
-        Target::new(job.into(), labels, identity)
+        Target::new(labels, identity)
     }
 
     #[test]
     fn input_for_new_targets_keeps_one_target_per_identity_and_asks_columns_and_labels() {
         let a = target("j1", &[("__address__", "a:1"), ("zone", "z1")]);
-        let b = target("j2", &[("__address__", "b:1"), ("__meta_kubernetes_pod_node_name", "n1")]);
+        let b = target("j1", &[("__address__", "b:1"), ("__meta_kubernetes_pod_node_name", "n1")]);
         let collectors = [Collector::new("c0", Some("n1")), Collector::new("c1", None)];
         let strategy = Info { needs_labels: vec!["zone".into()], ..Info::default() };
-        let input = input_for_new_targets(&[a.clone(), b.clone(), a.clone()], &collectors, &strategy, "{}");
+        let input =
+            input_for_new_targets("j1", &[a.clone(), b.clone(), a.clone()], &collectors, &strategy, "{}");
         assert_eq!(input.targets.len(), 2, "the repeated identity is dropped");
         assert_eq!(input.targets.identity, [a.identity, b.identity]);
         assert_eq!(input.targets.address_hash, [a.address_hash, b.address_hash]);
         assert_eq!(input.targets.previous, [UNASSIGNED, UNASSIGNED]);
-        assert_eq!(input.jobs, ["j1", "j2"]);
+        assert_eq!(input.jobs, ["j1"]);
+        assert_eq!(input.targets.job, [0, 0]);
         assert_eq!(input.nodes, ["n1"]);
         assert_eq!(input.targets.node, [NO_NODE, 0]);
         assert_eq!(input.collectors.node, [0, NO_NODE]);
@@ -183,7 +185,7 @@ mod tests {
         assert_eq!(input.options, "{}");
 
         let hash_only = Info { needs_columns: target_allocator_sdk::Columns::NONE, ..Info::default() };
-        let input = input_for_new_targets(&[a], &collectors, &hash_only, "");
+        let input = input_for_new_targets("j1", &[a], &collectors, &hash_only, "");
         assert_eq!(input.targets.len(), 1);
         assert!(input.targets.identity.is_empty() && input.targets.previous.is_empty());
     }

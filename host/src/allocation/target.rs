@@ -320,9 +320,11 @@ pub fn next_version() -> u64 {
 }
 
 /// One scrape target: one entry of a discovered group, with its identity.
+/// Its job is not here: a delta names its job, and the allocator keeps each
+/// target's job by number (a name per target would be 16 bytes and a
+/// shared count touched per target).
 #[derive(Clone, Debug)]
 pub struct Target {
-    pub job: Arc<str>,
     group: Arc<TargetGroup>,
     index: u32,
     /// Unique per target; see [`identity_hash`].
@@ -336,22 +338,16 @@ impl Target {
     /// Target `index` of `group`, with the identity the caller computed
     /// (discovery hashes the relabeled labels) and a version from
     /// [`next_version`] (one per processed group is enough).
-    pub fn in_group(
-        job: Arc<str>,
-        group: Arc<TargetGroup>,
-        index: usize,
-        identity: u64,
-        version: u64,
-    ) -> Target {
-        let mut target = Target { job, group, index: index as u32, identity, address_hash: 0, version };
+    pub fn in_group(group: Arc<TargetGroup>, index: usize, identity: u64, version: u64) -> Target {
+        let mut target = Target { group, index: index as u32, identity, address_hash: 0, version };
         target.address_hash = xxhash64(target.address().as_bytes());
         target
     }
 
     /// A target alone in its group.
-    pub fn new(job: Arc<str>, labels: Labels, identity: u64) -> Target {
+    pub fn new(labels: Labels, identity: u64) -> Target {
         let group = TargetGroup { labels: Labels::default(), targets: vec![labels] };
-        Target::in_group(job, Arc::new(group), 0, identity, next_version())
+        Target::in_group(Arc::new(group), 0, identity, next_version())
     }
 
     /// The target's position in its discovered group.
@@ -390,8 +386,8 @@ impl Target {
 
 impl PartialEq for Target {
     fn eq(&self, other: &Target) -> bool {
-        self.job == other.job
-            && self.identity == other.identity
+        // The identity hashes the job name as well.
+        self.identity == other.identity
             && ((Arc::ptr_eq(&self.group, &other.group) && self.index == other.index)
                 || self.labels().eq(other.labels()))
     }
@@ -661,7 +657,7 @@ mod tests {
             ]),
             targets: vec![labels(&[("__address__", "10.0.0.1:9100"), ("a", "t")])],
         });
-        let t = Target::in_group("job".into(), group.clone(), 0, 7, next_version());
+        let t = Target::in_group(group.clone(), 0, 7, next_version());
         assert_eq!(t.address(), "10.0.0.1:9100", "a target's own label wins");
         assert_eq!(t.address_hash, xxhash64(b"10.0.0.1:9100"));
         assert_eq!(t.node(), Some("n1"));
@@ -675,9 +671,9 @@ mod tests {
             ]
         );
         // Equal labels from another group are the same target.
-        let copy = Target::in_group("job".into(), Arc::new((*group).clone()), 0, 7, next_version());
+        let copy = Target::in_group(Arc::new((*group).clone()), 0, 7, next_version());
         assert_eq!(t, copy);
-        let alone = Target::new("job".into(), labels(&[("__address__", "10.0.0.1:9100")]), 7);
+        let alone = Target::new(labels(&[("__address__", "10.0.0.1:9100")]), 7);
         assert_ne!(t, alone);
         // The address from the group when the target has none, and where a
         // name sorts before it.
@@ -686,7 +682,7 @@ mod tests {
             targets: vec![labels(&[("Zone", "t")]), labels(&[])],
         });
         for index in 0..2 {
-            let t = Target::in_group("job".into(), group.clone(), index, 7, next_version());
+            let t = Target::in_group(group.clone(), index, 7, next_version());
             assert_eq!(t.address(), "group:1");
             assert_eq!(t.address_hash, xxhash64(b"group:1"));
         }

@@ -58,7 +58,7 @@ pub fn run(args: AssignArgs) -> Result<()> {
 
     let mut allocator = Allocator::new(choice);
     allocator.set_collectors(collectors);
-    let report = allocator.set_targets(targets.clone());
+    let report = allocator.set_job_targets(&args.job, targets.clone());
     if let Some(error) = &report.strategy_error {
         eprintln!("warning: {error}");
     }

@@ -54,7 +54,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             let collectors: Vec<Collector> =
                 (0..args.collectors).map(|i| Collector::new(&format!("collector-{i:04}"), None)).collect();
             (
-                input_for_new_targets(&targets, &collectors, strategy.info(), &args.options),
+                input_for_new_targets(&args.job, &targets, &collectors, strategy.info(), &args.options),
                 args.targets.clone(),
             )
         }

@@ -181,12 +181,12 @@ struct ProcessedGroup {
 }
 
 impl ProcessedGroup {
-    fn targets<'a>(&'a self, job: &'a Arc<str>) -> impl Iterator<Item = Target> + 'a {
-        self.kept.iter().map(move |&kept| self.target(job, kept))
+    fn targets(&self) -> impl Iterator<Item = Target> + '_ {
+        self.kept.iter().map(move |&kept| self.target(kept))
     }
 
-    fn target(&self, job: &Arc<str>, (index, identity): (u32, u64)) -> Target {
-        Target::in_group(job.clone(), self.group.clone(), index as usize, identity, self.version)
+    fn target(&self, (index, identity): (u32, u64)) -> Target {
+        Target::in_group(self.group.clone(), index as usize, identity, self.version)
     }
 }
 
@@ -245,8 +245,8 @@ impl JobTargets {
 
     /// Every kept target of `job`, in source then group order (duplicates included).
     pub fn targets(&self, job: &str) -> Vec<Target> {
-        let Some((job, state)) = self.jobs.get_key_value(job) else { return Vec::new() };
-        state.sources.values().flatten().flat_map(|p| p.targets(job)).collect()
+        let Some(state) = self.jobs.get(job) else { return Vec::new() };
+        state.sources.values().flatten().flat_map(ProcessedGroup::targets).collect()
     }
 }
 
@@ -344,7 +344,7 @@ impl JobState {
                 delta.removed.push(id);
             } else if !upserted.contains(&id) {
                 // Another group still has this identity: serve its labels.
-                if let Some(other) = self.find(&update.source.job, id) {
+                if let Some(other) = self.find(id) {
                     delta.upserted.push(other);
                 }
             }
@@ -353,10 +353,10 @@ impl JobState {
     }
 
     /// A kept target with identity `id` (the rare path of collapsed duplicates).
-    fn find(&self, job: &Arc<str>, id: u64) -> Option<Target> {
+    fn find(&self, id: u64) -> Option<Target> {
         self.sources.values().flatten().find_map(|p| {
             let &kept = p.kept.iter().find(|&&(_, identity)| identity == id)?;
-            Some(p.target(job, kept))
+            Some(p.target(kept))
         })
     }
 }

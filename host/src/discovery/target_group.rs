@@ -322,7 +322,7 @@ impl<'a> GroupProcessing<'a> {
         // target's at once rather than miss the cache target after target.
         group.targets.iter().for_each(Labels::prefetch);
         let mut keep = |index: usize, identity: u64| {
-            out.push(Target::in_group(processor.job.clone(), group.clone(), index, identity, version));
+            out.push(Target::in_group(group.clone(), index, identity, version));
         };
         if !processor.filter {
             for index in 0..group.targets.len() {

@@ -223,7 +223,10 @@ mod tests {
         let target = |job: &str, address: &str, extra: &str| {
             let labels =
                 Labels::new(vec![("__address__".into(), address.into()), ("x".into(), extra.into())]);
-            Target::new(job.into(), labels, crate::allocation::identity_hash([("__address__", address)], job))
+            (
+                job.into(),
+                Target::new(labels, crate::allocation::identity_hash([("__address__", address)], job)),
+            )
         };
         let mut allocator = Allocator::new(StrategyChoice::new(native_fallback()));
         allocator.set_collectors(vec![Collector::new("c", None)]);
@@ -231,14 +234,14 @@ mod tests {
         let bodies = (Arc::new(Body::new("{}")), Arc::new(Body::new("{}")));
         let first = Snapshot::build(&Snapshot::default(), &allocator, bodies.clone(), None);
         // Job b's only target gets new labels under the same identity.
-        allocator.set_job_targets("b", vec![target("b", "2:2", "v2")]);
+        allocator.set_job_targets("b", vec![target("b", "2:2", "v2").1]);
         let second = Snapshot::build(&first, &allocator, bodies.clone(), None);
         assert!(Arc::ptr_eq(first.slice("a", "c"), second.slice("a", "c")), "job a was not re-encoded");
         assert!(!Arc::ptr_eq(first.slice("b", "c"), second.slice("b", "c")));
         assert!(std::str::from_utf8(&second.slice("b", "c").bytes).unwrap().contains("\"x\":\"v2\""));
         assert!(Arc::ptr_eq(second.slice("zzz", "c"), &second.empty_list));
         // Rebuilding only the changed job gives the same answers.
-        allocator.set_job_targets("b", vec![target("b", "2:2", "v3")]);
+        allocator.set_job_targets("b", vec![target("b", "2:2", "v3").1]);
         let changed: BTreeSet<Arc<str>> = [Arc::from("b")].into();
         let third = Snapshot::build(&second, &allocator, bodies.clone(), Some(&changed));
         assert!(Arc::ptr_eq(second.slice("a", "c"), third.slice("a", "c")));

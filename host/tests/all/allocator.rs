@@ -16,7 +16,7 @@ fn delta(job: &str, removed: Vec<u64>, upserted: Vec<Target>) -> JobDelta {
 fn targets_wait_unassigned_until_collectors_appear() {
     let mut a = allocator();
     let targets: Vec<_> = addresses(50).iter().map(|x| target("job", x, &[])).collect();
-    let report = a.set_targets(targets.clone());
+    let report = a.set_job_targets("job", targets.clone());
     assert_eq!(report.unassigned, 50);
     let report = a.set_collectors(collectors(3));
     assert_eq!(report.unassigned, 0);
@@ -35,7 +35,7 @@ fn equal_identities_collapse_and_labels_refresh_without_moving() {
     a.set_collectors(collectors(3));
     let t1 = target("job", "10.0.0.1:80", &[("__meta_pod", "old")]);
     let t1_dup = target("job", "10.0.0.1:80", &[("__meta_pod", "dup")]);
-    let report = a.set_targets(vec![t1.clone(), t1_dup.clone()]);
+    let report = a.set_job_targets("job", vec![t1.clone(), t1_dup.clone()]);
     assert_eq!(a.target_count(), 1, "meta labels are not part of the identity");
     assert_eq!(report.batch, 1);
     let where_first = a.collector_of(t1.identity).unwrap().clone();
@@ -43,7 +43,7 @@ fn equal_identities_collapse_and_labels_refresh_without_moving() {
     assert_eq!(served.label("__meta_pod"), Some("dup"), "the last duplicate wins");
     // A relabeled pod on the same address: same identity, new labels served, no move.
     let renamed = target("job", "10.0.0.1:80", &[("__meta_pod", "new")]);
-    let report = a.set_targets(vec![renamed]);
+    let report = a.set_job_targets("job", vec![renamed]);
     assert_eq!(report.batch, 0);
     assert_eq!(a.collector_of(t1.identity), Some(&where_first));
     let served = a.targets_for(&where_first.id, "job").next().unwrap();
@@ -56,7 +56,7 @@ fn one_window_of_deltas_applies_in_order() {
     a.set_collectors(collectors(3));
     let held = target("a", "10.0.0.1:80", &[("__meta_pod", "old")]);
     let gone = target("a", "10.0.0.2:80", &[]);
-    a.set_targets(vec![held.clone(), gone.clone()]);
+    a.set_job_targets("a", vec![held.clone(), gone.clone()]);
     let held_on = a.collector_of(held.identity).unwrap().clone();
     let added_then_removed = target("a", "10.0.0.3:80", &[]);
     let removed_then_added = target("a", "10.0.0.2:80", &[("__meta_pod", "back")]);
@@ -92,7 +92,7 @@ fn the_same_address_in_two_jobs_is_two_targets_on_one_collector() {
     a.set_collectors(collectors(5));
     let x = target("job-x", "10.0.0.9:80", &[]);
     let y = target("job-y", "10.0.0.9:80", &[]);
-    a.set_targets(vec![x.clone(), y.clone()]);
+    a.set_targets(vec![("job-x".into(), x.clone()), ("job-y".into(), y.clone())]);
     assert_eq!(a.target_count(), 2);
     // consistent-hashing keys on the address alone.
     assert_eq!(a.collector_of(x.identity), a.collector_of(y.identity));
@@ -108,8 +108,8 @@ fn removed_targets_leave_the_index_and_collector_changes_report_moves() {
     let mut a = allocator();
     a.set_collectors(collectors(10));
     let targets: Vec<_> = addresses(5000).iter().map(|x| target("job", x, &[])).collect();
-    a.set_targets(targets.clone());
-    a.set_targets(targets[..4000].to_vec());
+    a.set_job_targets("job", targets.clone());
+    a.set_job_targets("job", targets[..4000].to_vec());
     assert_eq!(a.target_count(), 4000);
     let indexed: usize = a.targets_per_collector().iter().map(|c| c.1).sum();
     assert_eq!(indexed, 4000);
@@ -133,7 +133,7 @@ fn collector_nodes_reach_the_strategy() {
     let mut a = Allocator::new(StrategyChoice::new(builtin("per-node")));
     a.set_collectors(vec![Collector::new("c1", Some("n1")), Collector::new("c2", Some("n2"))]);
     let t = target("job", "1.2.3.4:80", &[("__meta_kubernetes_pod_node_name", "n2")]);
-    a.set_targets(vec![t.clone()]);
+    a.set_job_targets("job", vec![t.clone()]);
     assert_eq!(a.collector_of(t.identity).unwrap().id.as_ref(), "c2");
     // The collector moves to another node (a new pod with the same name).
     a.set_collectors(vec![Collector::new("c1", Some("n2")), Collector::new("c2", Some("n3"))]);
@@ -173,7 +173,7 @@ fn an_emptied_allocator_takes_targets_in_again() {
     let mut a = allocator();
     a.set_collectors(collectors(4));
     let first: Vec<_> = addresses(300).iter().map(|x| target("job", x, &[])).collect();
-    a.set_targets(first.clone());
+    a.set_job_targets("job", first.clone());
     a.set_targets(Vec::new());
     assert_eq!((a.target_count(), a.served_jobs().count()), (0, 0));
     // Nothing held: the first delta of the window fills the emptied slab;

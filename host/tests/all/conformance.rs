@@ -13,7 +13,7 @@ use target_allocator::allocation::{Allocator, Collector, StrategyChoice};
 use target_allocator_sdk::hash::xxhash64;
 use target_allocator_sdk::{AssignInput, Collectors, FALLBACK, NO_NODE, Targets, UNASSIGNED};
 
-use crate::support::{addresses, builtin, collectors, target};
+use crate::support::{addresses, builtin, collectors, job_target, target};
 
 /// The Go library's algorithm, step by step, with its version differences.
 struct GoRing {
@@ -187,10 +187,10 @@ fn consistent_hashing_is_order_independent_and_agrees_across_allocators() {
     let mut a = Allocator::new(StrategyChoice::new(builtin("consistent-hashing")));
     let mut b = Allocator::new(StrategyChoice::new(builtin("consistent-hashing")));
     a.set_collectors(collectors(7));
-    a.set_targets(targets.clone());
+    a.set_job_targets("job", targets.clone());
     let mut reversed = targets.clone();
     reversed.reverse();
-    b.set_targets(reversed);
+    b.set_job_targets("job", reversed);
     let mut cs = collectors(7);
     cs.reverse();
     b.set_collectors(cs);
@@ -205,41 +205,41 @@ fn least_weighted_balances_breaks_ties_by_job_then_name_and_is_sticky() {
     let mut allocator = Allocator::new(StrategyChoice::new(lw));
     allocator.set_collectors(collectors(3));
     // Six targets of job "a": two each, exactly balanced.
-    let first: Vec<_> = (0..6).map(|i| target("a", &format!("a{i}:1"), &[])).collect();
+    let first: Vec<_> = (0..6).map(|i| job_target("a", &format!("a{i}:1"))).collect();
     allocator.set_targets(first.clone());
     let counts: Vec<usize> = allocator.targets_per_collector().iter().map(|c| c.1).collect();
     assert_eq!(counts, vec![2, 2, 2]);
     // One target of job "b": all collectors tie on totals and on job "b",
     // so the smallest name wins.
     let mut second = first.clone();
-    second.push(target("b", "b0:1", &[]));
+    second.push(job_target("b", "b0:1"));
     allocator.set_targets(second.clone());
-    assert_eq!(allocator.collector_of(second[6].identity).unwrap().id.as_ref(), "collector-0");
+    assert_eq!(allocator.collector_of(second[6].1.identity).unwrap().id.as_ref(), "collector-0");
     // Another "b": collector-0 is fuller; 1 and 2 tie; name order picks collector-1.
     let mut third = second.clone();
-    third.push(target("b", "b1:1", &[]));
+    third.push(job_target("b", "b1:1"));
     allocator.set_targets(third.clone());
-    assert_eq!(allocator.collector_of(third[7].identity).unwrap().id.as_ref(), "collector-1");
+    assert_eq!(allocator.collector_of(third[7].1.identity).unwrap().id.as_ref(), "collector-1");
     // A new collector moves nothing.
-    let before: Vec<_> = third.iter().map(|t| allocator.collector_of(t.identity).cloned()).collect();
+    let before: Vec<_> = third.iter().map(|(_, t)| allocator.collector_of(t.identity).cloned()).collect();
     let report = allocator.set_collectors(collectors(4));
     assert_eq!(report.moved, 0);
-    let after: Vec<_> = third.iter().map(|t| allocator.collector_of(t.identity).cloned()).collect();
+    let after: Vec<_> = third.iter().map(|(_, t)| allocator.collector_of(t.identity).cloned()).collect();
     assert_eq!(before, after);
     // The next new target goes to the empty collector.
     let mut fourth = third.clone();
-    fourth.push(target("c", "c0:1", &[]));
+    fourth.push(job_target("c", "c0:1"));
     allocator.set_targets(fourth.clone());
-    assert_eq!(allocator.collector_of(fourth[8].identity).unwrap().id.as_ref(), "collector-3");
+    assert_eq!(allocator.collector_of(fourth[8].1.identity).unwrap().id.as_ref(), "collector-3");
     // Removing a collector re-places only its targets.
     let snapshot: Vec<Collector> =
-        fourth.iter().map(|t| allocator.collector_of(t.identity).unwrap().clone()).collect();
+        fourth.iter().map(|(_, t)| allocator.collector_of(t.identity).unwrap().clone()).collect();
     let remaining: Vec<Collector> =
         collectors(4).into_iter().filter(|c| c.id.as_ref() != "collector-1").collect();
     let report = allocator.set_collectors(remaining);
     assert_eq!(report.moved, 0, "orphans are re-placed, nothing moves between live collectors");
     assert_eq!(allocator.unassigned(), 0);
-    for (t, was) in fourth.iter().zip(&snapshot) {
+    for ((_, t), was) in fourth.iter().zip(&snapshot) {
         let now = allocator.collector_of(t.identity).unwrap();
         if was.id.as_ref() != "collector-1" {
             assert_eq!(now, was);
@@ -270,7 +270,7 @@ fn per_node_allocator(fallback: Option<&str>) -> (Allocator, Vec<target_allocato
         ),
         target("j", "apiserver:6443", &[]),
     ];
-    allocator.set_targets(targets.clone());
+    allocator.set_job_targets("j", targets.clone());
     (allocator, targets)
 }
 

@@ -127,7 +127,7 @@ fn the_allocator_survives_every_faulty_guest() {
         let mut allocator = Allocator::new(StrategyChoice::new(good.clone()));
         allocator.set_collectors(collectors(4));
         let first: Vec<_> = addresses(200).iter().map(|a| target("job", a, &[])).collect();
-        allocator.set_targets(first.clone());
+        allocator.set_job_targets("job", first.clone());
         let before: Vec<_> = first.iter().map(|t| allocator.collector_of(t.identity).cloned()).collect();
 
         let report = allocator.set_strategy(StrategyChoice::new(Arc::new(load(name))));
@@ -137,7 +137,7 @@ fn the_allocator_survives_every_faulty_guest() {
 
         let mut more = first.clone();
         more.extend(addresses(300)[200..].iter().map(|a| target("job", a, &[])));
-        let report = allocator.set_targets(more.clone());
+        let report = allocator.set_job_targets("job", more.clone());
         assert!(report.strategy_error.is_some());
         assert_eq!(report.unassigned, 0, "{name}: new targets still get a collector");
         for (t, was) in first.iter().zip(&before) {
@@ -146,7 +146,7 @@ fn the_allocator_survives_every_faulty_guest() {
         // New targets went where consistent hashing puts them.
         let mut reference = Allocator::new(StrategyChoice::new(good.clone()));
         reference.set_collectors(collectors(4));
-        reference.set_targets(more.clone());
+        reference.set_job_targets("job", more.clone());
         for t in &more[200..] {
             assert_eq!(allocator.collector_of(t.identity), reference.collector_of(t.identity), "{name}");
         }

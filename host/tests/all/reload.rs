@@ -321,7 +321,7 @@ fn fault_guests_in_the_strategy_directory_are_refused_or_contained() {
     assert_eq!(refused, ["contract-0-0-9", "contract-0-2", "imports-unknown", "imports-wasi"]);
     let mut allocator = Allocator::new(StrategyChoice::new(builtin("consistent-hashing")));
     allocator.set_collectors(collectors(3));
-    allocator.set_targets(addresses(200).iter().map(|a| target("job", a, &[])).collect());
+    allocator.set_job_targets("job", addresses(200).iter().map(|a| target("job", a, &[])).collect());
     for guest in ["panic", "infinite-loop", "unbounded-alloc", "bad-index", "wrong-length", "huge-output"] {
         let strategy = catalog.get(guest).unwrap_or_else(|| panic!("{guest} loads"));
         let error = allocator.try_set_strategy(StrategyChoice::new(strategy)).unwrap_err();
@@ -337,7 +337,7 @@ fn a_switch_is_one_call_and_a_failing_strategy_leaves_everything_as_it_was() {
     let mut allocator = Allocator::new(StrategyChoice::new(builtin("consistent-hashing")));
     allocator.set_collectors(collectors(4));
     let targets: Vec<_> = addresses(500).iter().map(|a| target("job", a, &[])).collect();
-    allocator.set_targets(targets.clone());
+    allocator.set_job_targets("job", targets.clone());
     let before: Vec<_> = targets.iter().map(|t| allocator.collector_of(t.identity).cloned()).collect();
 
     let panics = Arc::new(load_test_guest(&runtime(), "panic").unwrap());

@@ -41,13 +41,18 @@ pub fn collectors(n: usize) -> Vec<Collector> {
     (0..n).map(|i| Collector::new(&format!("collector-{i}"), None)).collect()
 }
 
+/// A target of `job` at `address`, with its job, as `Allocator::set_targets` takes it.
+pub fn job_target(job: &str, address: &str) -> (Arc<str>, Target) {
+    (job.into(), target(job, address, &[]))
+}
+
 /// A target of `job` at `address` with extra labels.
 pub fn target(job: &str, address: &str, extra: &[(&str, &str)]) -> Target {
     let mut pairs = vec![("__address__".to_string(), address.to_string())];
     pairs.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
     let labels = Labels::new(pairs);
     let identity = identity_hash(labels.iter(), job);
-    Target::new(job.into(), labels, identity)
+    Target::new(labels, identity)
 }
 
 /// `count` distinct addresses.
