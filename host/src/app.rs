@@ -457,7 +457,7 @@ impl Allocation {
         }
         for job in &window.resynced {
             let started = Instant::now();
-            let report = self.allocator.replace_job_targets(job, self.jobs.targets(job));
+            let report = self.allocator.set_job_targets(job, self.jobs.targets(job));
             record_step(&self.metrics, &strategy, "SetTargets", started, &report);
             tracing::info!(job = %job, targets = report.batch, "job resynchronised after its discovery restarted");
             window.dirty.insert(job.clone());

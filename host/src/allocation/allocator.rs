@@ -290,16 +290,12 @@ impl Allocator {
         self.apply_deltas(deltas)
     }
 
-    /// Replaces the targets of one job, leaving other jobs alone. Looks at every
-    /// target held: for tools and tests; discovery sends [`JobDelta`]s.
+    /// Replaces the targets of `job` by `targets`, leaving other jobs alone;
+    /// held identities keep their collector. Looks at every target held:
+    /// for tools and tests, and for a job whose discovery restarted, once
+    /// its sources have all reported again. Discovery otherwise sends
+    /// [`JobDelta`]s.
     pub fn set_job_targets(&mut self, job: &str, targets: Vec<Target>) -> AllocationReport {
-        self.replace_job_targets(job, targets)
-    }
-
-    /// Replaces the targets of `job` by `targets` (shared with discovery's
-    /// bookkeeping): what a job whose discovery restarted needs once its
-    /// sources have all reported again. Held identities keep their collector.
-    pub fn replace_job_targets(&mut self, job: &str, targets: Vec<Target>) -> AllocationReport {
         let job: Arc<str> = Arc::from(job);
         let deltas = self.replacement(Some(&*job), targets.into_iter().map(|t| (job.clone(), t)).collect());
         self.apply_deltas(deltas)
